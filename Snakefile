@@ -1,6 +1,10 @@
 # natgrad study: Pascanu & Bengio (2014), "Revisiting Natural Gradient for Deep Networks".
-# One .smk per stage under workflow/rules/; the rules only call the package (python -m natgrad.study).
-from snakemake.utils import min_version, validate
+# One .smk per experiment under workflow/rules/; the rules only call the package (python -m natgrad.study).
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from natgrad.study.config import resolve
 
 min_version("9.0")
 
@@ -8,7 +12,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The one way a config becomes usable: renamed keys refused, the schema's defaults filled in
+# (workflow/schemas/config.schema.yaml, the only place defaults live), cross-key checks run.
+config.update(resolve(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
 
 
 report: "workflow/report/workflow.rst"
@@ -16,10 +22,10 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/aggregate.smk"
-include: "workflow/rules/plots.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/order.smk"
+include: "workflow/rules/overfitting.smk"
+include: "workflow/rules/toy.smk"
+include: "workflow/rules/equivalence.smk"
 
 
 # Rules find `python` and natgrad through these (set in common.smk); SLURM jobs get them too.
@@ -30,28 +36,28 @@ envvars:
 
 rule all:
     input:
-        order_targets(),
-        overfitting_targets(),
-        toy_targets(),
-        equivalence_targets(),
+        ORDER_TARGETS,
+        OVERFITTING_TARGETS,
+        TOY_TARGETS,
+        EQUIVALENCE_TARGETS,
     default_target: True
 
 
 rule order:
     input:
-        order_targets(),
+        ORDER_TARGETS,
 
 
 rule overfitting:
     input:
-        overfitting_targets(),
+        OVERFITTING_TARGETS,
 
 
 rule toy:
     input:
-        toy_targets(),
+        TOY_TARGETS,
 
 
 rule equivalence:
     input:
-        equivalence_targets(),
+        EQUIVALENCE_TARGETS,

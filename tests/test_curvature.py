@@ -8,7 +8,12 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from natgrad import families
-from natgrad.curvature import empirical_fisher_operator, ggn_operator, hessian_operator
+from natgrad.curvature import (
+    empirical_fisher_operator,
+    ggn_operator,
+    hessian_operator,
+    loss_gradient_and_metric,
+)
 from natgrad.models import MLP
 
 FAMILIES = {
@@ -184,3 +189,62 @@ def test_products_run_no_forward_pass(build):
     # ...whereas the gradient does run one
     loss = lambda p: jnp.mean(family.nll(apply_fn(p, x), targets))  # noqa: E731
     assert "tanh" in str(jax.make_jaxpr(jax.grad(loss))(params))
+
+
+def _dense_metric(metric, family, apply_fn, x, targets, flat, unravel):
+    """The metric on the batch (x, targets), materialised from the formulas."""
+    if metric == "fisher":
+        return _dense_ggn(family, apply_fn, x, flat, unravel)
+    if metric == "hessian":
+        mean = lambda p, x, t: jnp.mean(family.nll(apply_fn(unravel(p), x), t))  # noqa: E731
+        return jax.jit(jax.hessian(mean))(flat, x, targets)
+    g = _per_example_grads(family, apply_fn, x, targets, unravel, flat)
+    if metric == "covariance":  # eq. 12
+        g = g - g.mean(0)
+    return g.T @ g / N  # eq. 13
+
+
+@pytest.mark.parametrize("name", ["gaussian", "categorical"])
+@pytest.mark.parametrize("metric", ["fisher", "empirical_fisher", "covariance", "hessian"])
+@pytest.mark.parametrize("shared", [True, False], ids=["same-batch", "other-batch"])
+def test_loss_gradient_and_metric(x64, name, metric, shared):
+    """(L, ∇L, M v) against value_and_grad and the dense metric, on the gradient batch itself
+    (one shared linearization: one forward pass) and on another batch (two forward passes)."""
+    family = FAMILIES[name]
+    apply_fn, params, x, targets, flat, unravel, v = _problem(family)
+    _, _, x2, targets2, *_ = _problem(family, seed=1)
+    mx, mt = (x, targets) if shared else (x2, targets2)
+
+    def run(params, x, targets, x2, targets2, v):
+        metric_batch = (x, targets) if shared else (x2, targets2)
+        loss, g, matvec = loss_gradient_and_metric(apply_fn, params, (x, targets), metric_batch,
+                                                   family, metric=metric)
+        return loss, g, matvec(v)
+
+    args = (params, x, targets, x2, targets2, unravel(v))
+    loss, g, mv = jax.jit(run)(*args)
+    ref_loss, ref_g = jax.value_and_grad(
+        lambda p: jnp.mean(family.nll(apply_fn(unravel(p), x), targets)))(flat)
+    assert float(loss) == pytest.approx(float(ref_loss), rel=1e-12)
+    assert _rel(ravel_pytree(g)[0], ref_g) <= 1e-10
+    dense = _dense_metric(metric, family, apply_fn, mx, mt, flat, unravel)
+    assert _rel(ravel_pytree(mv)[0], dense @ v) <= 1e-10
+    # the shared path linearizes once: the whole program runs the model's forward (tanh) once
+    assert str(jax.make_jaxpr(run)(*args)).count("tanh") == (1 if shared else 2)
+
+
+def test_loss_gradient_and_metric_batch_forms(x64):
+    """Inputs alone, (inputs,) and None name the gradient batch's inputs (sharing its targets for
+    the metrics that need them); other inputs without targets are refused for those metrics."""
+    family = FAMILIES["categorical"]
+    apply_fn, params, x, targets, flat, unravel, v = _problem(family)
+    x2 = _problem(family, seed=1)[2]
+    dense = _dense_metric("empirical_fisher", family, apply_fn, x, targets, flat, unravel)
+    for metric_batch in (x, (x,), None):
+        _, _, matvec = loss_gradient_and_metric(apply_fn, params, (x, targets), metric_batch,
+                                                family, metric="uncentred")
+        assert _rel(ravel_pytree(matvec(unravel(v)))[0], dense @ v) <= 1e-10
+    with pytest.raises(ValueError, match="targets"):
+        loss_gradient_and_metric(apply_fn, params, (x, targets), (x2,), family, "hessian")
+    with pytest.raises(ValueError, match="unknown metric"):
+        loss_gradient_and_metric(apply_fn, params, (x, targets), x, family, "natural")

@@ -4,8 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from natgrad.study.data import nistp
-from natgrad.study.data.sources import load_source
+from natgrad.study.data import load_source, nistp
 
 N = 16
 

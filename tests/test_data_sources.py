@@ -1,13 +1,17 @@
 """Data sources: embedded sources, the IDX and npz readers on files written here, and bad files."""
 import gzip
+import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from natgrad.study.data import order_splits, partition
+from natgrad.study.data import DataError, dataset_spec, load_source, partition
 from natgrad.study.data.idx import read_idx, read_idx_source, write_idx
 from natgrad.study.data.npz import read_npz_source
-from natgrad.study.data.sources import DataError, fit_images, load_source
+from natgrad.study.data.types import fit_images
+from natgrad.study.order.problem import split_source
 
 
 def _images(n=12, h=20, w=24, seed=0):
@@ -23,7 +27,7 @@ def _check(source, n, shape):
 
 
 def test_embedded_sources():
-    mnist = load_source("mnist5k", {"format": "mnist5k"}, seed=1)
+    mnist = load_source("mnist5k", seed=1)                    # embedded: needs no entry
     _check(mnist, 5000, (28, 28))
     assert np.bincount(mnist.labels).tolist() == [500] * 10
     assert len(set(mnist.labels[:50].tolist())) > 5            # shuffled, not sorted by class
@@ -31,9 +35,15 @@ def test_embedded_sources():
     assert np.array_equal(again.labels, mnist.labels)
     digits = load_source("digits", image_size=32)
     _check(digits, 1797, (32, 32))
-    fonts = load_source("fonts", {"format": "fonts", "fonts": ["DejaVuSans.ttf", "cmr10.ttf"]})
+    datasets = {"fonts": {"format": "fonts", "fonts": ["DejaVuSans.ttf", "cmr10.ttf"]},
+                "digits": {"format": "digits"}}
+    fonts = load_source("fonts", datasets)
     _check(fonts, 124, (32, 32))
     assert fonts.num_classes == 62 and fonts.classes[10] == "A" and fonts.classes[36] == "a"
+    assert dataset_spec("fonts", datasets) == datasets["fonts"]
+    assert dataset_spec("mnist5k", datasets) == {"format": "mnist5k"}
+    with pytest.raises(DataError, match="'mine' is not declared"):
+        load_source("mine", datasets)
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -165,10 +175,27 @@ def test_partition_and_order_splits_are_disjoint():
     source = load_source("digits")
     parts = partition(source, {"a": 100, "b": 0.1, "rest": None}, seed=3)
     assert [len(p) for p in parts.values()] == [100, 180, 1797 - 280]
-    splits = order_splits(source, {"data_seed": 1, "image_size": 32})
-    sets = [set(map(bytes, p.images.reshape(len(p), -1))) for p in
-            (splits.train, splits.heldout, splits.validation)]
+    cfg = {"heldout_fraction": 0.1, "validation_fraction": 0.2, "data_seed": 1, "image_size": 32}
+    splits = split_source(source, cfg)
+    assert [len(splits[p]) for p in ("train", "heldout", "validation")] == [1797 - 180 - 359, 180, 359]
+    sets = [set(map(bytes, splits[p].images.reshape(len(splits[p]), -1)))
+            for p in ("train", "heldout", "validation")]
     assert sum(len(s) for s in sets) == len(set().union(*sets))       # no image in two parts
-    assert splits.train.images.shape[1:] == (32, 32)
-    again = order_splits(source, {"data_seed": 1, "image_size": 32})
-    assert np.array_equal(again.heldout.images, splits.heldout.images)
+    assert splits["train"].images.shape[1:] == (32, 32)
+    again = split_source(source, cfg)
+    assert np.array_equal(again["heldout"].images, splits["heldout"].images)
+    other = split_source(source, {**cfg, "data_seed": 2})
+    assert not np.array_equal(other["heldout"].labels, splits["heldout"].labels)
+
+
+MODULES = ("types", "checks", "fonts", "idx", "npz", "sources")
+
+
+@pytest.mark.parametrize("first", MODULES)
+def test_data_modules_import_alone_without_cycle(first):
+    """Each reader module imports first in a fresh interpreter, then all others in two orders."""
+    rest = [m for m in MODULES if m != first]
+    orders = [[first, *rest], [first, *reversed(rest)]]
+    code = "; ".join(f"import natgrad.study.data.{m}" for m in itertools.chain(*orders))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]

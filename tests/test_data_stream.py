@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from natgrad.study.data import make_stream, order_splits
-from natgrad.study.data.sources import load_source
+from natgrad.study.data import load_source, make_stream
+from natgrad.study.order.problem import split_source
+from natgrad.study.order.spec import stream_seeds
 
 CHUNK = 64
 
@@ -60,10 +61,14 @@ def test_segment_replacement_is_local(source):
 
 
 def test_order_streams_draw_from_disjoint_parts(source):
-    splits = order_splits(source, {"data_seed": 0, "image_size": 32})
-    train = make_stream(splits.train, seed=0, chunk=CHUNK)
-    held = make_stream(splits.heldout, seed=1, chunk=CHUNK)
+    splits = split_source(source, {"heldout_fraction": 0.1, "validation_fraction": 0.1,
+                                   "data_seed": 0, "image_size": 32})
+    seeds = stream_seeds(0)
+    assert len(set(seeds.values())) == 3 and stream_seeds(0) == seeds
+    assert not set(seeds.values()) & set(stream_seeds(1).values())
+    train = make_stream(splits["train"], seed=seeds["train"], chunk=CHUNK)
+    held = make_stream(splits["heldout"], seed=seeds["heldout"], chunk=CHUNK)
     assert train.source is not held.source
     x, y = held.batch(0, 64)
-    assert x.shape == (64, 32, 32) and len(splits.heldout) + len(splits.train) + \
-        len(splits.validation) == len(source)
+    assert x.shape == (64, 32, 32) and len(splits["heldout"]) + len(splits["train"]) + \
+        len(splits["validation"]) == len(source)

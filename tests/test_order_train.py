@@ -8,6 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pathlib import Path
+
+from natgrad.study import config
+from natgrad.study.order import problem as order_problem
 from natgrad.study.order import spec, train
 
 DIM, CLASSES = 12, 4
@@ -34,14 +38,14 @@ def synthetic_problem():
     keys = jax.random.split(jax.random.PRNGKey(7), 96)
     xe, ye = make(keys)
     data = {"key": jax.random.PRNGKey(1), "segment_size": jnp.int32(64)}
-    return train.Problem(sample=sample, data=data, x_validation=np.asarray(xe[:64]),
+    return order_problem.Problem(sample=sample, data=data, x_validation=np.asarray(xe[:64]),
                          y_validation=np.asarray(ye[:64]), x_heldout=np.asarray(xe[64:]),
                          num_classes=CLASSES)
 
 
 HYPER = {
     "msgd": {"kind": "msgd", "learning_rate": 0.1, "momentum": 0.0},
-    "ng": {"kind": "ng", "learning_rate": 0.2, "damping": 3.0, "solver": "minres_qlp",
+    "ng": {"kind": "ng_same_batch", "learning_rate": 0.2, "adapt_damping": False, "damping": 3.0, "solver": "minres_qlp",
            "max_iters": 8, "rtol": 1e-4},
 }
 
@@ -49,7 +53,7 @@ HYPER = {
 def job(method, **over):
     cfg = {"dataset": "synthetic", "online_samples": 256, "segment_size": 64, "batch_size": 16,
            "eval_every": 4, "eval_batch_size": 32,
-           "model": {"hidden": [8], "activation": "tanh"}, "method": method,
+           "model": {"kind": "mlp", "hidden": [8], "activation": "tanh"}, "method": method,
            "hyper": dict(HYPER[method])}
     cfg.update(over)
     return cfg
@@ -141,25 +145,33 @@ def test_nan_stops_the_run_naming_the_job(problem, tmp_path):
         assert int(z["step"]) == 4
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolved_order(**over):
+    """The `order:` section of config.yaml with `over` applied, through the one resolver."""
+    raw = config.load(ROOT / "config.yaml")
+    raw["order"].update(over)
+    return config.resolve(raw)["order"]
+
+
 def test_job_config_holds_only_what_the_numbers_depend_on():
-    order = {"dataset": "fonts", "online_samples": 1000, "segment_size": 100, "segments": 3,
-             "resamples": 2, "heldout_size": 10, "validation_size": 10,
-             "methods": {"msgd": HYPER["msgd"], "ng": HYPER["ng"]},
-             "plot": {"dpi": 100}, "seeds": [0]}
+    order = resolved_order(methods={"msgd": HYPER["msgd"], "ng": HYPER["ng"]})
     base = spec.job_config(order, "msgd")
     for change in ({"resamples": 5}, {"segments": 4}, {"seeds": [0, 1]}, {"plot": {"dpi": 300}},
                    {"methods": {**order["methods"], "ng": {**HYPER["ng"], "damping": 1.0}}},
                    {"checkpoint_every": 7}, {"vmap_resamples": True}):
-        assert spec.job_config({**order, **change}, "msgd") == base, change
-    assert spec.job_config({**order, "batch_size": 8}, "msgd") != base
-    assert spec.job_config({**order, "segment_size": 50}, "msgd") != base
+        assert spec.job_config(resolved_order(**{**order, **change}), "msgd") == base, change
+    assert spec.job_config(resolved_order(**{**order, "batch_size": 8}), "msgd") != base
+    assert spec.job_config(resolved_order(**{**order, "segment_size": 512}), "msgd") != base
+    # a method's job holds only the keys its kind reads
+    assert set(base["hyper"]) == {"kind", "learning_rate", "momentum", "decay_scale"}
 
 
 def test_cross_key_checks_name_the_keys():
-    order = {"dataset": "fonts", "online_samples": 1000, "segment_size": 400, "segments": 3,
-             "resamples": 2, "heldout_size": 10, "validation_size": 10,
-             "methods": {"msgd": HYPER["msgd"]}}
-    with pytest.raises(spec.OrderConfigError, match="order.segments × order.segment_size"):
-        spec.check(order)
-    with pytest.raises(spec.OrderConfigError, match="order.online_samples"):
-        spec.check({**order, "segments": 1, "batch_size": 2048})
+    with pytest.raises(config.ConfigError, match="order.segments × order.segment_size"):
+        resolved_order(segments=7)
+    with pytest.raises(config.ConfigError, match="order.online_samples"):
+        resolved_order(segments=1, batch_size=8192)
+    with pytest.raises(config.ConfigError, match="order.methods.ng.kind"):
+        resolved_order(methods={"ng": {"kind": "ng_unlabeled", "learning_rate": 0.1}})

@@ -1,24 +1,37 @@
 """The overfitting study's pieces on tiny data: the split, every method, the models, the table."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from natgrad.study.overfitting import aggregate, loop, methods, spec as spec_lib, split
+from natgrad.study import config, methods
+from natgrad.study.overfitting import aggregate, loop, spec as spec_lib, split
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"train": 120, "unlabeled": 200, "valid": 40, "test": 40}
-HYPER = {
-    "msgd": {"updates": 40, "batch": 30, "lr": 0.5},
-    "adam": {"updates": 40, "batch": 30, "lr": 0.01},
-    "ng_unlabeled": {"updates": 6, "batch": 60, "unlabeled_batch": 60, "lr": 1.0, "damping": 1.0,
-                     "adapt_damping": True, "max_iters": 10},
-    "ng_different_batch": {"updates": 6, "batch": 60, "metric_batch": 60, "lr": 0.5,
-                           "damping": 0.1, "max_iters": 10},
-    "ng_same_batch": {"updates": 6, "batch": 60, "lr": 0.5, "damping": 0.1, "max_iters": 10,
-                      "solver": "cg"},
-    "covariance": {"updates": 6, "batch": 60, "lr": 0.5, "damping": 0.1, "max_iters": 10},
-    "kfac": {"updates": 6, "batch": 60, "damping": 1.0},
-}
+
+
+def with_defaults(hyper_by_method):
+    """Hyper-parameters as the one resolver fills them in (the schema's defaults)."""
+    raw = config.load(ROOT / "config.yaml")
+    raw["overfitting"].update(methods=list(hyper_by_method), hyper=hyper_by_method)
+    return config.resolve(raw)["overfitting"]["hyper"]
+
+
+HYPER = with_defaults({
+    "msgd": {"updates": 40, "batch_size": 30, "learning_rate": 0.5},
+    "adam": {"updates": 40, "batch_size": 30, "learning_rate": 0.01},
+    "ng_unlabeled": {"updates": 6, "batch_size": 60, "unlabeled_batch_size": 60,
+                     "learning_rate": 1.0, "damping": 1.0, "adapt_damping": True, "max_iters": 10},
+    "ng_different_batch": {"updates": 6, "batch_size": 60, "metric_batch_size": 60,
+                           "learning_rate": 0.5, "damping": 0.1, "max_iters": 10},
+    "ng_same_batch": {"updates": 6, "batch_size": 60, "learning_rate": 0.5, "damping": 0.1,
+                      "max_iters": 10, "solver": "cg"},
+    "covariance": {"updates": 6, "batch_size": 60, "learning_rate": 0.5, "damping": 0.1,
+                   "max_iters": 10},
+    "kfac": {"updates": 6, "batch_size": 60, "damping": 1.0},
+})
 
 
 def tiny_images(n=400, side=6, classes=3, seed=0):
@@ -101,7 +114,7 @@ def tiny_data():
     return split.restrict(x, y, SIZES, seed=0)
 
 
-@pytest.mark.parametrize("method", methods.METHODS)
+@pytest.mark.parametrize("method", methods.KINDS)
 def test_each_method_lowers_the_training_loss(tiny_data, method):
     ds = loop.train(tiny_spec((method,)), method, 0, tiny_data)
     ce = ds["train_ce"].values
@@ -113,7 +126,8 @@ def test_each_method_lowers_the_training_loss(tiny_data, method):
 
 
 def test_learning_rate_schedule_decays_after_start():
-    sched = methods.learning_rate({"lr": 1.0, "decay_start": 200, "decay_scale": 20})
+    sched = methods.learning_rate_schedule({"learning_rate": 1.0, "decay_start": 200,
+                                            "decay_scale": 20})
     assert float(sched(0)) == 1.0 and float(sched(200)) == 1.0
     assert float(sched(220)) == pytest.approx(0.5)
 
@@ -132,9 +146,9 @@ def test_mnist_convnet_on_tiny_idx_files(tmp_path):
                      model={"kind": "mnist_convnet", "features": [2, 3], "kernels": [3, 3],
                             "pool": [2, 1], "hidden": [8]})
     spec["dataset"] = "mnist"
-    spec["methods"]["ng_different_batch"] = {"updates": 3, "batch": 60, "metric_batch": 30,
-                                             "lr": 0.5, "damping": 0.5, "solver": "cg",
-                                             "max_iters": 3}
+    spec["methods"]["ng_different_batch"] = {**HYPER["ng_different_batch"], "updates": 3,
+                                             "metric_batch_size": 30, "damping": 0.5,
+                                             "solver": "cg", "max_iters": 3}
     data = loop.load_data(spec, datasets, seed=0)
     assert data.input_shape == (12, 12)
     ds = loop.train(spec, "ng_different_batch", 0, data)
@@ -149,8 +163,8 @@ def test_tfd_convnet_on_a_tiny_npz_file(tmp_path):
                      model={"kind": "tfd_convnet", "features": [3], "kernels": [4], "pool": [2],
                             "hidden": [8, 6]})
     spec["dataset"] = "tfd"
-    spec["methods"]["ng_unlabeled"] = {"updates": 3, "batch": 60, "unlabeled_batch": 30,
-                                       "lr": 0.5, "damping": 1.0, "adapt_damping": True,
+    spec["methods"]["ng_unlabeled"] = {**HYPER["ng_unlabeled"], "updates": 3,
+                                       "unlabeled_batch_size": 30, "learning_rate": 0.5,
                                        "solver": "cg", "max_iters": 3}
     data = loop.load_data(spec, datasets, seed=0)
     assert data.num_classes == 7
@@ -161,19 +175,33 @@ def test_tfd_convnet_on_a_tiny_npz_file(tmp_path):
 # ---- specs, aggregation, table -----------------------------------------------------------------
 
 def test_extras_are_off_by_default_and_inherit_the_section():
-    section = {"dataset": "mnist5k", "methods": ["msgd", "adam"], "seeds": [0, 1],
-               "hyper": {"msgd": HYPER["msgd"], "adam": HYPER["adam"]},
-               "extra": {"mnist_convnet": {"dataset": "mnist"},
-                         "tfd": {"enabled": True, "dataset": "tfd", "methods": ["msgd"],
-                                 "hyper": {"msgd": {"updates": 3, "batch": 2}}}}}
+    raw = config.load(ROOT / "config.yaml")
+    raw["overfitting"].update(
+        dataset="mnist5k", methods=["msgd", "adam"], seeds=[0, 1],
+        hyper={"msgd": HYPER["msgd"], "adam": HYPER["adam"]},
+        extra={"mnist_convnet": {"dataset": "mnist"},
+               "tfd": {"enabled": True, "dataset": "tfd", "methods": ["msgd"],
+                       "hyper": {"msgd": {"updates": 3, "batch_size": 2, "learning_rate": 0.1}}}})
+    section = config.resolve(raw)["overfitting"]
     exps = spec_lib.experiments(section)
     assert list(exps) == ["restricted_mnist", "tfd"]
-    assert exps["restricted_mnist"]["methods"] == {"msgd": HYPER["msgd"], "adam": HYPER["adam"]}
-    assert exps["tfd"]["methods"] == {"msgd": {"updates": 3, "batch": 2}}
+    assert exps["restricted_mnist"]["methods"]["msgd"]["learning_rate"] == 0.5
+    assert exps["tfd"]["methods"]["msgd"]["updates"] == 3
     assert exps["tfd"]["seeds"] == [0, 1]
-    assert len(spec_lib.jobs(section)) == 6
-    with pytest.raises(ValueError, match="kfac"):
-        spec_lib.experiments({**section, "methods": ["kfac"]})
+    # a job's spec holds only the keys its kind reads
+    job = spec_lib.job_spec(section, "restricted_mnist", "msgd")
+    assert set(job["methods"]["msgd"]) == {"updates", "batch_size", "learning_rate", "momentum",
+                                           "decay_scale"}
+    raw["overfitting"]["methods"] = ["kfac"]
+    with pytest.raises(config.ConfigError, match="overfitting.hyper.kfac"):
+        config.resolve(raw)
+
+
+def test_old_key_names_are_refused_naming_the_new_one():
+    raw = config.load(ROOT / "config.yaml")
+    raw["overfitting"]["hyper"]["msgd"]["lr"] = 0.5
+    with pytest.raises(config.ConfigError, match="overfitting.hyper.msgd.lr.*learning_rate"):
+        config.resolve(raw)
 
 
 def test_evaluation_points_include_zero_and_the_last_update():
@@ -188,7 +216,7 @@ def test_table_has_the_public_columns(tiny_data):
     ds = aggregate.combine(runs)
     assert dict(ds.sizes) == {"method": 2, "seed": 2, "point": 4}
     df = aggregate.table(ds)
-    assert list(df.columns[:5]) == ["method", "train_ce_mean", "train_ce_std",
+    assert list(df.columns[:6]) == ["experiment", "method", "train_ce_mean", "train_ce_std",
                                     "test_error_mean", "test_error_std"]
     assert list(df["method"]) == ["msgd", "adam"]
     assert df.loc[0, "paper_test_error"] == 5.22 and np.isnan(df.loc[1, "paper_test_error"])

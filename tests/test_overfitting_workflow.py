@@ -22,8 +22,9 @@ TINY = {
         "evaluations": 2,
         "methods": ["msgd", "ng_unlabeled"],
         "hyper": {
-            "msgd": {"updates": 20, "batch": 20, "lr": 0.5},
-            "ng_unlabeled": {"updates": 4, "batch": 50, "unlabeled_batch": 50, "lr": 1.0,
+            "msgd": {"updates": 20, "batch_size": 20, "learning_rate": 0.5},
+            "ng_unlabeled": {"updates": 4, "batch_size": 50, "unlabeled_batch_size": 50,
+                             "learning_rate": 1.0,
                              "damping": 2.0, "adapt_damping": True, "solver": "cg",
                              "max_iters": 5},
         },

@@ -1,25 +1,47 @@
 """The toy autoencoder of section 4 (figure 1): derivatives, metrics, KL, paths and the CLI outputs."""
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from natgrad.study import config
 from natgrad.study.toy import cli, paths
-from natgrad.study.toy.model import METHODS, Autoencoder, merged_config
+from natgrad.study.toy.model import METHODS, Autoencoder
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
     "inputs": {"distribution": "normal", "n": 16, "seed": 1},
     "steps": 30,
     "starts": [{"name": "1", "b": -3.0, "w": 3.5}, {"name": "3", "b": 3.0, "w": -1.0}],
-    "figure": {"starts": ["1", "3"], "kl_steps": [0, 3], "kl_grid": 31, "dpi": 40},
-    "grid": {"n": 41},
+    "figure": {"starts": ["1", "3"], "kl_steps": [0, 3], "kl_max_half_width": 3.0, "kl_grid": 31,
+               "dpi": 40},
+    "grid": {"b": [-4.0, 4.0], "w": [-4.0, 4.0], "n": 41},
 }
 
 
+def _raw_config():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def _resolved_toy(toy):
+    """The resolved `toy:` section of the study config with its `toy:` replaced by `toy`."""
+    return config.resolve({**_raw_config(), "toy": toy})["toy"]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The study's `toy:` section, resolved, with SMALL's inputs, steps, starts, figure and grid."""
+    return _resolved_toy({**_raw_config()["toy"], **SMALL})
+
+
 @pytest.fixture
-def problem(x64):
-    return Autoencoder.from_config(SMALL)
+def problem(x64, cfg):
+    return Autoencoder.from_config(cfg)
 
 
 def _fd_grad(f, theta, eps=1e-6):
@@ -90,8 +112,7 @@ def test_kl_second_order_matches_fisher(problem, direction):
     assert errors[2] < errors[1] < errors[0]
 
 
-def test_kl_surface_minimum_at_origin(x64):
-    cfg = merged_config(SMALL)
+def test_kl_surface_minimum_at_origin(x64, cfg):
     d = np.linspace(-1, 1, 41)
     kl = paths.kl_surface(cfg, [0.5, 2.0], d, d)
     i, j = np.unravel_index(np.argmin(kl), kl.shape)
@@ -100,8 +121,7 @@ def test_kl_surface_minimum_at_origin(x64):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_paths_decrease_the_error(problem, method):
-    cfg = merged_config(SMALL)
+def test_paths_decrease_the_error(problem, cfg, method):
     start = jnp.array([-3.0, 3.5])
     thetas = problem.path(method, start, cfg["methods"][method], 30)
     errs = np.asarray(jax.vmap(problem.error)(thetas))
@@ -110,8 +130,10 @@ def test_paths_decrease_the_error(problem, method):
     assert errs[-1] < 0.5 * errs[0]
 
 
-def test_steps_follow_appendix_8_4(problem):
-    cfg = merged_config(SMALL)
+@pytest.mark.parametrize("methods_from", ["config.yaml", "schema defaults"])
+def test_steps_follow_appendix_8_4(problem, cfg, methods_from):
+    if methods_from == "schema defaults":
+        cfg = _resolved_toy({key: value for key, value in cfg.items() if key != "methods"})
     theta = jnp.array([0.2, 1.1])
     g = problem.gradient(theta)
     eye = jnp.eye(2)
@@ -125,13 +147,17 @@ def test_steps_follow_appendix_8_4(problem):
         np.testing.assert_allclose(problem.step(m, theta, cfg["methods"][m]), expected[m], rtol=1e-12)
 
 
-def test_cli_writes_paths_points_and_figures(tmp_path):
-    import json
+def test_old_learning_rate_key_is_refused():
+    toy = {**SMALL, "methods": {"gd": {"lr": 0.1}}}
+    with pytest.raises(config.ConfigError, match="learning_rate"):
+        _resolved_toy(toy)
 
+
+def test_cli_writes_paths_points_and_figures(tmp_path, cfg):
     p, k = tmp_path / "paths.csv", tmp_path / "kl_points.csv"
     fig, allfig = tmp_path / "figure1.png", tmp_path / "paths_all.png"
-    cli.main(["paths", "--config", json.dumps(SMALL), "--paths", str(p), "--kl-points", str(k)])
-    cli.main(["figure", "--config", json.dumps(SMALL), "--paths", str(p), "--kl-points", str(k),
+    cli.main(["paths", "--config", json.dumps(cfg), "--paths", str(p), "--kl-points", str(k)])
+    cli.main(["figure", "--config", json.dumps(cfg), "--paths", str(p), "--kl-points", str(k),
               "--figure", str(fig), "--all-starts", str(allfig)])
     table = pd.read_csv(p, dtype={"start": str})
     assert set(table["method"]) == set(METHODS)

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from natgrad.study.config import resolve
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +25,10 @@ def study(tmp_path):
         "figure": {"starts": ["1", "3"], "kl_steps": [0, 2], "kl_grid": 21, "dpi": 30},
         "grid": {"b": [-4.0, 4.0], "w": [-4.0, 4.0], "n": 31},
     })
-    config["equivalence"].update({"batch": 3, "inputs": 2, "hidden": [3], "outputs": 2})
+    config["equivalence"].update({"batch_size": 3, "inputs": 2, "hidden": [3], "outputs": 2})
+    resolved = resolve(config)                                 # new key names only
+    assert resolved["equivalence"]["batch_size"] == 3
+    assert all("learning_rate" in m for m in resolved["toy"]["methods"].values())
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return tmp_path
 

@@ -22,7 +22,7 @@ TINY = {
     "vmap_resamples": False,
     "methods": {
         "msgd": {"kind": "msgd", "learning_rate": 0.1},
-        "ng": {"kind": "ng", "learning_rate": 0.2, "damping": 3.0, "solver": "minres_qlp",
+        "ng": {"kind": "ng_same_batch", "learning_rate": 0.2, "damping": 3.0, "solver": "minres_qlp",
                "max_iters": 5, "rtol": 1.0e-4},
     },
     "plot": {"format": "png", "dpi": 60},
@@ -108,9 +108,8 @@ def test_adding_a_resample_plans_only_its_jobs(study):
     assert run.returncode == 0, out[-2000:]
     counts = job_counts(out)
     assert counts.get("order_train") == 4, counts           # resample 2 of 2 methods × 2 segments
-    assert set(counts) <= {"order_train", "order_aggregate", "order_plot_variance",
-                           "order_plot_validation", "order"}, counts
-    assert "order_data_sets" not in counts
+    assert set(counts) <= {"order_train", "order_aggregate", "order_figures", "order"}, counts
+    assert "order_data" not in counts
     planned = re.findall(r"resample=(\d+)", out)
     assert planned and set(planned) == {"2"}
 
@@ -122,11 +121,12 @@ def test_plot_setting_reruns_only_the_plots(study):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-2000:]
     counts = job_counts(out)
-    assert set(counts) == {"order_plot_variance", "order_plot_validation", "order"}, counts
+    assert set(counts) == {"order_figures", "order"}, counts
 
 
 @pytest.mark.parametrize("change, key", [
-    ({"methods": {"ng": {"kind": "ng", "learning_rate": -0.2}}}, "learning_rate"),
+    ({"methods": {"ng": {"kind": "ng_same_batch", "learning_rate": -0.2}}}, "learning_rate"),
+    ({"methods": {"ng": {"kind": "ng_same_batch", "lr": 0.2}}}, "use `learning_rate`"),
     ({"resamples": 1}, "resamples"),
     ({"segments": 9}, "order.segments"),
 ])

@@ -1,11 +1,17 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
-The library (families, curvature, solvers, damping, optimizer) imports only jax, flax and optax;
+The library (families, curvature, pytree, solvers, damping, optimizer) imports only jax, flax and optax;
 the study (`natgrad.study`) builds on it and is never imported from here.
 """
 
-from . import damping, families, solvers
-from .curvature import empirical_fisher_operator, ggn_operator, hessian_operator
+from . import damping, families, pytree, solvers
+from .curvature import (
+    empirical_fisher_operator,
+    ggn_operator,
+    hessian_operator,
+    loss_gradient_and_metric,
+    mean_nll,
+)
 from .optimizer import (
     NaturalGradientState,
     StepInfo,
@@ -18,9 +24,12 @@ __all__ = [
     "damping",
     "families",
     "solvers",
+    "pytree",
     "ggn_operator",
     "empirical_fisher_operator",
     "hessian_operator",
+    "loss_gradient_and_metric",
+    "mean_nll",
     "natural_gradient_step",
     "natural_gradient_init",
     "natural_gradient",

@@ -13,6 +13,11 @@ re-runs the forward pass.
   uncentred `U = (1/n) Σ g_i g_iᵀ` (eq. 13, the "empirical Fisher") or centred
   `C = (1/n) Σ (g_i − ḡ)(g_i − ḡ)ᵀ = U − ḡ ḡᵀ` (eq. 12, Le Roux et al.'s TONGA), ḡ = (1/n) Σ g_i.
 - `hessian_operator`: the exact Hessian of the mean NLL, `H v` by forward-over-reverse.
+
+For the optimizer, `metric_operator` picks one of these by name (`METRICS`) and
+`loss_gradient_and_metric` returns the mean NLL, its gradient and the metric product together,
+from **one** linearization when the metric batch is the gradient batch (one forward pass for all
+three instead of two). `mean_nll` is the loss all of them differentiate.
 """
 from __future__ import annotations
 
@@ -23,7 +28,16 @@ import jax.numpy as jnp
 
 PyTree = Any
 
-__all__ = ["ggn_operator", "empirical_fisher_operator", "hessian_operator"]
+__all__ = [
+    "ggn_operator",
+    "empirical_fisher_operator",
+    "hessian_operator",
+    "mean_nll",
+    "METRICS",
+    "metric_kind",
+    "metric_operator",
+    "loss_gradient_and_metric",
+]
 
 
 def _batch_size(r) -> int:
@@ -69,7 +83,9 @@ def _ggn_matvec(r, jvp_fn, vjp_fn, family):
     return matvec
 
 
-def _mean_nll_fn(apply_fn, inputs, targets, family):
+def mean_nll(apply_fn, inputs, targets, family) -> Callable[[PyTree], jax.Array]:
+    """The loss `θ ↦ mean_i nll(apply_fn(θ, x_i), t_i)` on one batch: the L that the gradient, ρ
+    and the Hessian are taken of, defined once so all of them differentiate the same expression."""
     def loss(p):
         return jnp.mean(family.nll(apply_fn(p, inputs), targets))
 
@@ -135,6 +151,138 @@ def hessian_operator(
     is then the JVP of the gradient's linearization (no forward pass per product). H may be
     indefinite: pair it with MINRES(-QLP), or damping, rather than CG.
     """
-    loss = _mean_nll_fn(apply_fn, inputs, targets, family)
+    loss = mean_nll(apply_fn, inputs, targets, family)
     _, hvp = jax.linearize(jax.grad(loss), params)
     return hvp
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics by name, and the gradient with the metric from one linearization
+
+#: Accepted `metric` names and the metric each denotes ("fisher", "uncentred", "centred" or
+#: "hessian"; each of these is also a name for itself).
+METRICS = {
+    "fisher": "fisher",
+    "ggn": "fisher",
+    "empirical_fisher": "uncentred",
+    "uncentred": "uncentred",
+    "uncentred_covariance": "uncentred",
+    "covariance": "centred",
+    "centred": "centred",
+    "centred_covariance": "centred",
+    "hessian": "hessian",
+}
+
+_NEEDS_TARGETS = ("uncentred", "centred", "hessian")
+
+
+def metric_kind(metric: str) -> str:
+    """The metric a name in `METRICS` denotes; a ValueError otherwise, so that a caller can reject
+    a bad name before anything is traced."""
+    try:
+        return METRICS[metric]
+    except KeyError:
+        raise ValueError(f"unknown metric {metric!r}; one of {sorted(METRICS)}") from None
+
+
+def _needs_targets(kind):
+    return ValueError(f"metric {kind!r} needs targets: pass metric_batch=(inputs, targets)")
+
+
+def _split_metric_batch(metric_batch, grad_batch):
+    """(inputs, targets-or-None) of the metric batch; None means the gradient batch's inputs."""
+    if metric_batch is None:
+        return grad_batch[0], None
+    if isinstance(metric_batch, (tuple, list)):
+        if len(metric_batch) == 1:
+            return metric_batch[0], None
+        if len(metric_batch) == 2:
+            return metric_batch[0], metric_batch[1]
+        raise ValueError("metric_batch must be inputs, (inputs,) or (inputs, targets)")
+    return metric_batch, None
+
+
+def _kind_operator(apply_fn, params, mx, mt, family, kind):
+    """v ↦ M v at θ on the metric batch (inputs mx, targets mt or None), from one linearization."""
+    if kind == "fisher":
+        return ggn_operator(apply_fn, params, mx, family)
+    if mt is None:
+        raise _needs_targets(kind)
+    if kind in ("uncentred", "centred"):
+        return empirical_fisher_operator(apply_fn, params, mx, mt, family, centred=(kind == "centred"))
+    return hessian_operator(apply_fn, params, mx, mt, family)
+
+
+def metric_operator(
+    apply_fn: Callable[[PyTree, Any], jax.Array],
+    params: PyTree,
+    metric_batch: Any,
+    family,
+    metric: str = "fisher",
+) -> Callable[[PyTree], PyTree]:
+    """`v ↦ M v` for the metric named `metric` (a key of `METRICS`) at θ, so that callers choose a
+    metric by name without knowing which builder (and which arguments) it takes.
+
+    `metric_batch` is `inputs`, `(inputs,)` or `(inputs, targets)`: the Fisher needs inputs only,
+    the covariance metrics and the Hessian need targets (a ValueError without them).
+    """
+    kind = metric_kind(metric)
+    if metric_batch is None:
+        raise ValueError("metric_operator needs a metric batch: inputs or (inputs, targets)")
+    mx, mt = _split_metric_batch(metric_batch, None)
+    return _kind_operator(apply_fn, params, mx, mt, family, kind)
+
+
+def _shared_linearization(apply_fn, params, x, t, family, kind):
+    """(L, g, v ↦ M v) from one linearization on the gradient batch (x, t)."""
+    if kind == "fisher":
+        r, jvp_fn = jax.linearize(lambda p: apply_fn(p, x), params)
+        vjp_fn = jax.linear_transpose(jvp_fn, params)
+        loss, dr = jax.value_and_grad(lambda rr: jnp.mean(family.nll(rr, t)))(r)
+        (g,) = vjp_fn(dr)
+        return loss, g, _ggn_matvec(r, jvp_fn, vjp_fn, family)
+    if kind in ("uncentred", "centred"):
+        l, jvp_fn = jax.linearize(lambda p: family.nll(apply_fn(p, x), t), params)
+        vjp_fn = jax.linear_transpose(jvp_fn, params)
+        (g,) = vjp_fn(jnp.full_like(l, 1.0 / l.shape[0]))
+        return jnp.mean(l), g, _empirical_matvec(l, jvp_fn, vjp_fn, centred=(kind == "centred"))
+    (loss, g), hvp = jax.linearize(jax.value_and_grad(mean_nll(apply_fn, x, t, family)), params)
+    return loss, g, lambda v: hvp(v)[1]
+
+
+def loss_gradient_and_metric(
+    apply_fn: Callable[[PyTree, Any], jax.Array],
+    params: PyTree,
+    grad_batch: tuple,
+    metric_batch: Any,
+    family,
+    metric: str = "fisher",
+) -> tuple[jax.Array, PyTree, Callable[[PyTree], PyTree]]:
+    """(L(θ), g = ∇L(θ), v ↦ M v): what one natural-gradient step needs, with as few passes as
+    the batches allow.
+
+    When the metric batch's inputs are the gradient batch's inputs (the same array object; and,
+    for the metrics that need targets, the same targets object or none given), L and g come from
+    the metric's own linearization: one forward pass for all three. Otherwise the metric is built
+    on its batch and L, g by a separate `value_and_grad` on the gradient batch.
+
+    Args:
+      apply_fn, params, family: as for `ggn_operator`.
+      grad_batch: `(inputs, targets)`; L is the mean NLL on it (`mean_nll`).
+      metric_batch: `inputs`, `(inputs,)` or `(inputs, targets)`; None: the gradient batch. The
+        metrics that need targets take the gradient batch's when the inputs are the same object.
+      metric: a key of `METRICS`.
+    """
+    kind = metric_kind(metric)
+    x, t = grad_batch
+    mx, mt = _split_metric_batch(metric_batch, grad_batch)
+    same = mx is x
+    if kind in _NEEDS_TARGETS and mt is None:
+        if not same:
+            raise _needs_targets(kind)
+        mt = t
+    if same and (kind == "fisher" or mt is t):
+        return _shared_linearization(apply_fn, params, x, t, family, kind)
+    matvec = _kind_operator(apply_fn, params, mx, mt, family, kind)
+    loss, g = jax.value_and_grad(mean_nll(apply_fn, x, t, family))(params)
+    return loss, g, matvec

@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from . import pytree
 from . import solvers as _solvers
-from .curvature import (_empirical_matvec, _ggn_matvec, _mean_nll_fn, empirical_fisher_operator,
-                        ggn_operator, hessian_operator)
+from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind, metric_operator
 from .damping import Constant, as_damping
 
 PyTree = Any
@@ -44,21 +44,8 @@ __all__ = [
     "natural_gradient_init",
     "natural_gradient_step",
     "natural_gradient",
-    "METRICS",
+    "METRICS",  # re-exported from natgrad.curvature, where metric names are resolved
 ]
-
-#: Accepted `metric` names and what they mean.
-METRICS = {
-    "fisher": "fisher",
-    "ggn": "fisher",
-    "empirical_fisher": "uncentred",
-    "uncentred": "uncentred",
-    "uncentred_covariance": "uncentred",
-    "covariance": "centred",
-    "centred": "centred",
-    "centred_covariance": "centred",
-    "hessian": "hessian",
-}
 
 
 class StepInfo(NamedTuple):
@@ -98,34 +85,16 @@ def _empty_info(dtype) -> StepInfo:
     return StepInfo(z, z, zi, z, zi, nan, z, z)
 
 
-def _float_dtype(params):
-    leaves = jax.tree_util.tree_leaves(params)
-    return jnp.result_type(*leaves) if leaves else jnp.float32
-
-
 def natural_gradient_init(params: PyTree, damping=Constant(0.0)) -> NaturalGradientState:
     """The initial state for `natural_gradient_step` (λ from the damping rule, or a number), with
     λ in the parameters' floating dtype."""
     rule = as_damping(damping)
-    dtype = _float_dtype(params)
+    dtype = pytree.scalar_dtype(params)
     return NaturalGradientState(
         count=jnp.zeros((), jnp.int32),
         damping=jnp.asarray(rule.init(), dtype),
         info=_empty_info(dtype),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# pytree helpers
-
-
-def _vdot(a, b):
-    leaves = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
-    return sum(jnp.vdot(x, y) for x, y in leaves)
-
-
-def _scale(alpha, a):
-    return jax.tree_util.tree_map(lambda x: (alpha * x).astype(x.dtype), a)
 
 
 def _solver(solver) -> Callable:
@@ -138,30 +107,6 @@ def _solver(solver) -> Callable:
     raise ValueError(f"unknown solver {solver!r}: 'cg', 'minres_qlp' or a callable")
 
 
-def _split_metric_batch(metric_batch, grad_batch):
-    """(inputs, targets-or-None) of the metric batch; None means the gradient batch's inputs."""
-    if metric_batch is None:
-        return grad_batch[0], None
-    if isinstance(metric_batch, (tuple, list)):
-        if len(metric_batch) == 1:
-            return metric_batch[0], None
-        if len(metric_batch) == 2:
-            return metric_batch[0], metric_batch[1]
-        raise ValueError("metric_batch must be inputs, (inputs,) or (inputs, targets)")
-    return metric_batch, None
-
-
-def _metric_operator(apply_fn, params, mx, mt, family, kind):
-    """v ↦ M v at θ on the metric batch (inputs mx, targets mt or None), from one linearization."""
-    if kind == "fisher":
-        return ggn_operator(apply_fn, params, mx, family)
-    if mt is None:
-        raise ValueError(f"metric {kind!r} needs targets: pass metric_batch=(inputs, targets)")
-    if kind in ("uncentred", "centred"):
-        return empirical_fisher_operator(apply_fn, params, mx, mt, family, centred=(kind == "centred"))
-    return hessian_operator(apply_fn, params, mx, mt, family)
-
-
 def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
     return StepInfo(
         loss=jnp.asarray(loss, dtype),
@@ -171,48 +116,24 @@ def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
         flag=sinfo.flag,
         rho=rho,
         damping=jnp.asarray(lam, dtype),
-        step_norm=(jnp.abs(eta) * jnp.sqrt(_vdot(ng, ng))).astype(dtype),
+        step_norm=(jnp.abs(eta) * pytree.norm(ng)).astype(dtype),
     )
-
-
-def _gradient_and_metric(apply_fn, params, grad_batch, metric_batch, family, kind):
-    """(L(θ), g, v ↦ M v), sharing one linearization when the metric batch is the gradient's."""
-    x, t = grad_batch
-    mx, mt = _split_metric_batch(metric_batch, grad_batch)
-    same = mx is x
-    if kind in ("uncentred", "centred", "hessian") and mt is None:
-        if not same:
-            raise ValueError(f"metric {kind!r} needs targets: pass metric_batch=(inputs, targets)")
-        mt = t
-    same = same and (kind == "fisher" or mt is t)
-
-    if same and kind == "fisher":
-        r, jvp_fn = jax.linearize(lambda p: apply_fn(p, mx), params)
-        vjp_fn = jax.linear_transpose(jvp_fn, params)
-        loss, dr = jax.value_and_grad(lambda rr: jnp.mean(family.nll(rr, t)))(r)
-        (g,) = vjp_fn(dr)
-        return loss, g, _ggn_matvec(r, jvp_fn, vjp_fn, family)
-    if same and kind in ("uncentred", "centred"):
-        l, jvp_fn = jax.linearize(lambda p: family.nll(apply_fn(p, mx), mt), params)
-        vjp_fn = jax.linear_transpose(jvp_fn, params)
-        (g,) = vjp_fn(jnp.full_like(l, 1.0 / l.shape[0]))
-        return jnp.mean(l), g, _empirical_matvec(l, jvp_fn, vjp_fn, centred=(kind == "centred"))
-    if same and kind == "hessian":
-        (loss, g), hvp = jax.linearize(jax.value_and_grad(_mean_nll_fn(apply_fn, mx, mt, family)), params)
-        return loss, g, lambda v: hvp(v)[1]
-    matvec = _metric_operator(apply_fn, params, mx, mt, family, kind)
-    loss, g = jax.value_and_grad(_mean_nll_fn(apply_fn, x, t, family))(params)
-    return loss, g, matvec
 
 
 def _natural_direction(g, matvec, damping, solver, max_iters, rtol):
     """ng = (M + λI)⁻¹ g through a solve on g/‖g‖, rescaled after; (ng, ‖g‖, SolverInfo)."""
-    dtype = _float_dtype(g)
-    gnorm = jnp.sqrt(_vdot(g, g)).astype(dtype)
+    dtype = pytree.scalar_dtype(g)
+    gnorm = pytree.norm(g).astype(dtype)
     safe = jnp.where(gnorm > 0, gnorm, jnp.ones_like(gnorm))
-    b = _scale(1.0 / safe, g)
+    b = pytree.scale(1.0 / safe, g)
     x, sinfo = solver(matvec, b, damping=jnp.asarray(damping, dtype), max_iters=max_iters, rtol=rtol)
-    return _scale(safe, x), gnorm, sinfo
+    return pytree.scale(safe, x), gnorm, sinfo
+
+
+def _reduction_ratio(loss_fn, new_params, loss, eta, g, ng, dtype):
+    """ρ of eq. 30, (L(θ_new) − L(θ)) / (−η g·ng): actual over predicted reduction, for the damping
+    rule; costs one forward pass at θ_new."""
+    return ((loss_fn(new_params) - loss) / (-eta * pytree.vdot(g, ng))).astype(dtype)
 
 
 def natural_gradient_step(
@@ -256,27 +177,23 @@ def natural_gradient_step(
     """
     if family is None:
         raise TypeError("natural_gradient_step needs an output family")
-    try:
-        kind = METRICS[metric]
-    except KeyError:
-        raise ValueError(f"unknown metric {metric!r}; one of {sorted(METRICS)}") from None
+    metric_kind(metric)  # reject an unknown name before tracing anything
     rule = as_damping(damping)
     solve = _solver(solver)
     if compute_rho is None:
         compute_rho = bool(getattr(rule, "needs_rho", True))
 
-    loss, g, matvec = _gradient_and_metric(apply_fn, params, grad_batch, metric_batch, family, kind)
+    loss, g, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch, metric_batch, family,
+                                               metric)
     lam = state.damping
     ng, gnorm, sinfo = _natural_direction(g, matvec, lam, solve, max_iters, rtol)
 
-    dtype = _float_dtype(params)
+    dtype = pytree.scalar_dtype(params)
     eta = jnp.asarray(learning_rate, dtype)
     new_params = jax.tree_util.tree_map(lambda p, d: (p - eta * d).astype(p.dtype), params, ng)
     if compute_rho:
         x, t = grad_batch
-        new_loss = _mean_nll_fn(apply_fn, x, t, family)(new_params)
-        predicted = -eta * _vdot(g, ng)
-        rho = ((new_loss - loss) / predicted).astype(dtype)
+        rho = _reduction_ratio(mean_nll(apply_fn, x, t, family), new_params, loss, eta, g, ng, dtype)
     else:
         rho = jnp.full((), jnp.nan, dtype)
     new_lam = jnp.asarray(rule.update(lam, rho), state.damping.dtype)
@@ -313,9 +230,7 @@ def natural_gradient(
     `learning_rate` may be an optax schedule (a function of the step count). The state is a
     `NaturalGradientState`; its `info` is the last step's `StepInfo`.
     """
-    kind = METRICS.get(metric)
-    if kind is None:
-        raise ValueError(f"unknown metric {metric!r}; one of {sorted(METRICS)}")
+    metric_kind(metric)  # reject an unknown name when the transformation is built
     rule = as_damping(damping)
     solve = _solver(solver)
     need_rho = bool(getattr(rule, "needs_rho", True)) if compute_rho is None else compute_rho
@@ -332,10 +247,9 @@ def natural_gradient(
             if grad_batch is None:
                 raise ValueError("natural_gradient needs metric_batch (or grad_batch)")
             metric_batch = grad_batch
-        mx, mt = _split_metric_batch(metric_batch, grad_batch)
-        matvec = _metric_operator(apply_fn, params, mx, mt, family, kind)
+        matvec = metric_operator(apply_fn, params, metric_batch, family, metric)
 
-        dtype = _float_dtype(params)
+        dtype = pytree.scalar_dtype(params)
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         eta = jnp.asarray(lr, dtype)
         lam = state.damping
@@ -348,11 +262,11 @@ def natural_gradient(
             if grad_batch is None:
                 raise ValueError("ρ (Levenberg-Marquardt damping) needs grad_batch=(inputs, targets)")
             x, t = grad_batch
-            f = _mean_nll_fn(apply_fn, x, t, family)
+            f = mean_nll(apply_fn, x, t, family)
             if loss is None:
                 loss0 = jnp.asarray(f(params), dtype)
             new_params = optax.apply_updates(params, new_updates)
-            rho = ((f(new_params) - loss0) / (-eta * _vdot(updates, ng))).astype(dtype)
+            rho = _reduction_ratio(f, new_params, loss0, eta, updates, ng, dtype)
         new_lam = jnp.asarray(rule.update(lam, rho), state.damping.dtype)
         info = _step_info(loss0, gnorm, sinfo, rho, lam, eta, ng, dtype)
         return new_updates, NaturalGradientState(state.count + 1, new_lam, info)

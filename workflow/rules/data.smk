@@ -1,28 +1,10 @@
-# Stage: data. Each experiment keeps its rules in its own section below.
-
-# ---- order ----
-
-rule order_data_sets:
-    conda:
-        CONDA_ENV
-    """Held-out and validation sets of the order experiment: deformed samples of two parts of the
-    source that the training stream never draws from."""
-    output:
-        heldout=directory("results/data/order/heldout.zarr"),
-        validation=directory("results/data/order/validation.zarr"),
-    params:
-        spec=as_json(order_data_spec()),
-    log:
-        "results/logs/data/order_data_sets.log",
-    shell:
-        "python -m natgrad.study data order-sets --spec {params.spec:q} --heldout {output.heldout}"
-        " --validation {output.validation} > {log} 2>&1"
+# Data figures that belong to no experiment.
 
 
 rule nistp_sheet:
+    """A few source images under each NISTP module alone and under both presets (report figure)."""
     conda:
         CONDA_ENV
-    """A few source images under each NISTP module alone and under both presets (report figure)."""
     output:
         report(
             "results/data/nistp_sheet.png",
@@ -30,15 +12,14 @@ rule nistp_sheet:
             category="Data",
         ),
     params:
-        spec=as_json(order_data_spec()),
+        spec=lambda wc: as_json(
+            {
+                "dataset": config["order"]["dataset"],
+                "datasets": datasets_entry(config["order"]["dataset"]),
+                **{k: config["order"][k] for k in ("image_size", "c_max", "data_seed")},
+            }
+        ),
     log:
         "results/logs/data/nistp_sheet.log",
     shell:
         "python -m natgrad.study data sheet --spec {params.spec:q} --out {output} > {log} 2>&1"
-
-
-# ---- overfitting ----
-
-# ---- toy ----
-
-# ---- equivalence ----

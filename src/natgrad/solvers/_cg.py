@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _tree as t
+from .. import pytree as t
 from ._info import (
     BREAKDOWN,
     CONVERGED,

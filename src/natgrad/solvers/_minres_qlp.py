@@ -53,8 +53,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.tree_util import tree_map
 
-from . import _tree as t
+from .. import pytree as t
 from ._info import (
     BREAKDOWN,
     CONVERGED,
@@ -218,13 +219,13 @@ def minres_qlp(
         # Directions: w_{k-2} = cp ẘ_{k-2} + sp v_k is final and goes into x; the carried pair
         # (ẘ_{k-1}, w̄_k) is one reflection of (w̄_{k-1}, sp ẘ_{k-2} − cp v_k).
         w_a, w_b = vec["w_a"], vec["w_b"]
-        x = t.tree_map(
+        x = tree_map(
             lambda x_, wa, v_: (x_ + (tau_km2 * cp) * wa + (tau_km2 * sp) * v_).astype(x_.dtype),
             vec["x"], w_a, v,
         )
-        aux = t.tree_map(lambda wa, v_: sp * wa - cp * v_, w_a, v)
-        w_a_new = t.tree_map(lambda wb, u: (cd * wb + sd * u).astype(wb.dtype), w_b, aux)
-        w_b_new = t.tree_map(lambda wb, u: (sd * wb - cd * u).astype(wb.dtype), w_b, aux)
+        aux = tree_map(lambda wa, v_: sp * wa - cp * v_, w_a, v)
+        w_a_new = tree_map(lambda wb, u: (cd * wb + sd * u).astype(wb.dtype), w_b, aux)
+        w_b_new = tree_map(lambda wb, u: (sd * wb - cd * u).astype(wb.dtype), w_b, aux)
         new_vec = dict(v_prev=v, v=v_next, x=x, w_a=w_a_new, w_b=w_b_new)
         new_sc = dict(
             beta=beta_next, c1=c, s1=s, c2=sc["c1"], s2=sc["s1"],
@@ -252,7 +253,7 @@ def minres_qlp(
         ).astype(jnp.int32)
 
         # A non-finite step is not committed: x stays the previous iterate.
-        new_sc = t.tree_map(lambda new, old: jnp.where(finite, new, old), new_sc, sc)
+        new_sc = tree_map(lambda new, old: jnp.where(finite, new, old), new_sc, sc)
         return new_vec, new_sc, k1, flag
 
     vec, sc, k, flag = lax.while_loop(cond, body, init)
@@ -267,7 +268,7 @@ def minres_qlp(
         | ~jnp.isfinite(sc["tau_b"])
     )
     tau_b = jnp.where(drop, zero, sc["tau_b"])
-    x = t.tree_map(
+    x = tree_map(
         lambda x_, wa, wb: (x_ + sc["tau_a"] * wa + tau_b * wb).astype(x_.dtype),
         vec["x"], vec["w_a"], vec["w_b"],
     )

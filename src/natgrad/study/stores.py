@@ -52,6 +52,24 @@ def write_zarr(dataset, path):
         dataset.to_zarr(tmp, mode="w", consolidated=False)
 
 
+def open_store(path):
+    """A store written by `write_zarr` as an xarray Dataset (lazy), string coordinates as Python
+    strings (Zarr returns them in numpy's StringDType, which label selection mishandles)."""
+    import warnings
+
+    import numpy as np
+    import xarray as xr
+
+    with warnings.catch_warnings():  # snakemake's `.snakemake_timestamp` inside directory outputs
+        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
+        warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr")
+        ds = xr.open_zarr(path, consolidated=False)
+    for name in list(ds.coords):
+        if ds[name].dtype.kind in "UT" or str(ds[name].dtype).startswith("StringDType"):
+            ds = ds.assign_coords({name: np.array([str(v) for v in ds[name].values], object)})
+    return ds
+
+
 def write_text(text, path):
     """Write a text file (CSV, JSON) atomically."""
     with atomic_path(path) as tmp:

@@ -1,13 +1,8 @@
-"""`python -m natgrad.study data <command>`: the data rules of the workflow.
+"""`python -m natgrad.study data sheet --spec JSON --out OUT.png`: a few source images under each
+NISTP module alone and under both presets (the data figure of the report).
 
-    data order-sets --spec JSON --heldout OUT.zarr --validation OUT.zarr
-        the order experiment's held-out and validation sets (deformed samples of parts of the
-        source disjoint from the training part), as Zarr stores;
-    data sheet --spec JSON --out OUT.png
-        a few source images under each NISTP module alone and under both presets.
-
-`--spec` is a JSON object {"order": {dataset, preset, c_max, image_size, data_seed, heldout_size,
-validation_size}, "datasets": {NAME: spec}} (the rule passes the config slice).
+`--spec` is a JSON object {dataset, datasets, image_size, c_max, data_seed}: the source's name, the
+`datasets:` entries, the image size, the modules' maximum complexity and the seed of the draw.
 """
 from __future__ import annotations
 
@@ -15,54 +10,7 @@ import argparse
 import json
 
 
-def _source(spec, cfg):
-    from natgrad.study.data.sources import load_source
-
-    return load_source(cfg["dataset"], spec.get("datasets") or None, seed=cfg["data_seed"])
-
-
-def deformed_set(split, cfg, seed, size, part, source_name, batch=4096):
-    """An xarray Dataset of `size` deformed samples of `split` (a Source) from stream `seed`."""
-    import numpy as np
-    import xarray as xr
-
-    from natgrad.study.data.stream import make_stream
-    from natgrad.study.stores import package_versions
-
-    stream = make_stream(split, seed=seed, preset=cfg["preset"], c_max=cfg["c_max"],
-                         image_size=cfg["image_size"])
-    images = np.empty((size, cfg["image_size"], cfg["image_size"]), np.float32)
-    labels = np.empty((size,), np.int32)
-    for start in range(0, size, batch):
-        x, y = stream.batch(start, min(batch, size - start))
-        images[start:start + len(y)] = np.asarray(x)
-        labels[start:start + len(y)] = np.asarray(y)
-    return xr.Dataset(
-        {"images": (("sample", "row", "col"), images,
-                    {"description": "deformed images, float32 in [0, 1]"}),
-         "labels": (("sample",), labels, {"description": "class index into attrs['classes']"})},
-        coords={"sample": np.arange(size, dtype=np.int64)},
-        attrs={"part": part, "source": source_name, "preset": cfg["preset"],
-               "c_max": float(cfg["c_max"]), "image_size": int(cfg["image_size"]),
-               "seed": int(seed), "data_seed": int(cfg["data_seed"]),
-               "source_examples": int(len(split)), "classes": list(split.classes),
-               "versions": package_versions()})
-
-
-def order_sets(spec, heldout_path, validation_path):
-    from natgrad.study.data import order_settings, order_splits, order_stream_seeds
-    from natgrad.study.stores import write_zarr
-
-    cfg = order_settings(spec.get("order"))
-    splits = order_splits(_source(spec, cfg), cfg)
-    seeds = order_stream_seeds(cfg["data_seed"])
-    for part, path, size in (("heldout", heldout_path, cfg["heldout_size"]),
-                             ("validation", validation_path, cfg["validation_size"])):
-        ds = deformed_set(getattr(splits, part), cfg, seeds[part], int(size), part, cfg["dataset"])
-        write_zarr(ds, path)
-
-
-def sheet(spec, out, columns=8):
+def sheet(cfg, out, columns=8):
     import jax
     import jax.numpy as jnp
     import matplotlib
@@ -71,12 +19,11 @@ def sheet(spec, out, columns=8):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from natgrad.study.data import nistp, order_settings
-    from natgrad.study.data.sources import fit_images
+    from natgrad.study.data import load_source, nistp
+    from natgrad.study.data.types import fit_images
     from natgrad.study.stores import atomic_path
 
-    cfg = order_settings(spec.get("order"))
-    source = _source(spec, cfg)
+    source = load_source(cfg["dataset"], cfg["datasets"], seed=cfg["data_seed"])
     rng = np.random.default_rng(cfg["data_seed"])
     pick = rng.choice(len(source), size=min(columns, len(source)), replace=False)
     images = jnp.asarray(fit_images(source.images[pick], cfg["image_size"]))
@@ -112,16 +59,8 @@ def sheet(spec, out, columns=8):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="natgrad-study data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("order-sets", help="held-out and validation sets of the order experiment")
-    p.add_argument("--spec", required=True, help="JSON: {order: {...}, datasets: {...}}")
-    p.add_argument("--heldout", required=True)
-    p.add_argument("--validation", required=True)
     p = sub.add_parser("sheet", help="PNG sheet of the NISTP modules and presets")
-    p.add_argument("--spec", required=True)
+    p.add_argument("--spec", required=True, help="JSON: {dataset, datasets, image_size, c_max, data_seed}")
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    spec = json.loads(args.spec)
-    if args.command == "order-sets":
-        order_sets(spec, args.heldout, args.validation)
-    else:
-        sheet(spec, args.out)
+    sheet(json.loads(args.spec), args.out)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from natgrad.study.data.sources import NIST62, DataError, Source
+from natgrad.study.data.types import NIST62, DataError, Source
 
 # text fonts of matplotlib/mpl-data/fonts/ttf (the symbol-only STIX and cm fonts are left out)
 DEFAULT_FONTS = (

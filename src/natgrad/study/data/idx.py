@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from natgrad.study.data.sources import DataError, Source, check_labelled
+from natgrad.study.data.checks import check_labelled
+from natgrad.study.data.types import DataError, Source
 
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

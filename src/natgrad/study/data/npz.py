@@ -6,7 +6,8 @@ import zipfile
 
 import numpy as np
 
-from natgrad.study.data.sources import DataError, Source, check_labelled
+from natgrad.study.data.checks import check_labelled
+from natgrad.study.data.types import DataError, Source
 
 
 def read_npz_source(path, *, name="npz", x_key="x", y_key="y", classes=None):

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study.data import nistp
-from natgrad.study.data.sources import DataError
+from natgrad.study.data.types import DataError
 
 RESAMPLE_TAG = 0x5E6D
 SOURCE_TAG = 1000          # above the module indices 0..12 used by nistp

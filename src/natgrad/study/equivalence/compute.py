@@ -47,19 +47,6 @@ PAIRS = {
 ACTIVATIONS = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus,
                "linear": lambda z: z}
 
-DEFAULT_CONFIG = {
-    "families": list(FAMILIES), "seed": 0, "batch": 8, "inputs": 5, "hidden": [6], "outputs": 3,
-    "activation": "tanh", "damping": 0.01, "learning_rate": 1.0,
-    "cg": {"max_iters": 400, "rtol": 1e-14}, "tolerance": 1e-10,
-}
-
-
-def merged_config(config):
-    out = {**DEFAULT_CONFIG, **(config or {})}
-    out["cg"] = {**DEFAULT_CONFIG["cg"], **(config or {}).get("cg", {})}
-    return out
-
-
 def make_family(name):
     return {"gaussian": fam.Gaussian(1.0), "bernoulli": fam.Bernoulli(),
             "categorical": fam.Categorical()}[name]
@@ -86,7 +73,7 @@ def make_problem(cfg, family_name, seed_offset=0):
         return h
 
     key, kx, kt = jax.random.split(key, 3)
-    n, o = int(cfg["batch"]), int(cfg["outputs"])
+    n, o = int(cfg["batch_size"]), int(cfg["outputs"])
     x = jax.random.normal(kx, (n, sizes[0]), jnp.float64)
     if family_name == "gaussian":
         t = jax.random.normal(kt, (n, o), jnp.float64)
@@ -214,9 +201,8 @@ def _diff(a, b):
     return abs_diff, abs_diff / float(np.max(np.abs(b)))
 
 
-def table(config=None):
+def table(cfg):
     """One row per family: the differences (columns *_diff) and the sizes that produced them."""
-    cfg = merged_config(config)
     rows = []
     with jax.enable_x64(True):
         for name in cfg["families"]:
@@ -231,7 +217,7 @@ def table(config=None):
             exact = -float(cfg["learning_rate"]) * np.linalg.solve(
                 np.asarray(ggn) + float(cfg["damping"]) * np.eye(flat_size), np.asarray(g))
             row = {"family": name, "pair": PAIRS[name], "parameters": int(flat_size),
-                   "batch": int(cfg["batch"]), "outputs": int(cfg["outputs"])}
+                   "batch_size": int(cfg["batch_size"]), "outputs": int(cfg["outputs"])}
             for label, other in (("fisher_y", mats["fisher_y"]), ("fisher_score", mats["fisher_score"]),
                                  ("library_ggn", mats["library"])):
                 a, r = _diff(other, ggn)

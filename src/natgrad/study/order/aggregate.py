@@ -13,17 +13,54 @@ import json
 
 import numpy as np
 
+from natgrad.study.methods import StepRecord
+
 VARIANCE_DDOF = 1
 
 
-def _open(path):
-    import warnings
+def _open_runs(run_paths):
+    """[((method, seed, segment, resample), path, Dataset)] and the sorted labels of each axis;
+    raises when the runs do not fill the grid."""
+    from natgrad.study.stores import open_store
 
-    import xarray as xr
+    runs = []
+    for path in run_paths:
+        ds = open_store(path)
+        a = ds.attrs
+        runs.append(((a["method"], int(a["seed"]), int(a["segment"]), int(a["resample"])), path, ds))
+    if not runs:
+        raise ValueError("no runs to aggregate")
+    labels = (sorted({k[0] for k, _, _ in runs}, key=lambda m: (m != "msgd", m)),
+              *(sorted({k[axis] for k, _, _ in runs}) for axis in (1, 2, 3)))
+    expected = int(np.prod([len(v) for v in labels]))
+    if len(runs) != expected or len({k for k, _, _ in runs}) != expected:
+        raise ValueError(f"the runs do not fill the grid methods × seeds × segments × resamples "
+                         f"({len(runs)} stores for {expected} cells)")
+    return runs, labels
 
-    with warnings.catch_warnings():  # snakemake's `.snakemake_timestamp` inside directory outputs
-        warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr")
-        return xr.open_zarr(path, consolidated=False)
+
+def _stack(runs, labels):
+    """The runs' arrays stacked on the (method, seed, segment, resample) grid."""
+    first = runs[0][2]
+    grid = tuple(len(v) for v in labels)
+    out = {"probabilities": np.empty(grid + (first.sizes["sample"], first.sizes["class"]),
+                                     np.float32),
+           "validation_error": np.empty(grid + (first.sizes["eval"],), np.float32),
+           **{k: np.empty(grid + (first.sizes["step"],), first[k].dtype)
+              for k in StepRecord._fields},
+           "seconds_per_step": np.empty(grid, np.float64)}
+    job_configs = {}
+    for key, path, ds in runs:
+        if ds.sizes["sample"] != first.sizes["sample"] or ds.sizes["step"] != first.sizes["step"]:
+            raise ValueError(f"{path}: its shape differs from {runs[0][1]} (other settings?)")
+        if not bool(np.all(np.isfinite(ds["probabilities"].values))):
+            raise ValueError(f"{path}: non-finite held-out outputs; not aggregated")
+        idx = tuple(axis.index(v) for axis, v in zip(labels, key))
+        for name, array in out.items():
+            array[idx] = (ds.attrs.get(name, np.nan) if name == "seconds_per_step"
+                          else ds[name].values)
+        job_configs[key[0]] = json.loads(ds.attrs["job_config"])
+    return out, job_configs
 
 
 def aggregate(run_paths, config=None):
@@ -32,54 +69,19 @@ def aggregate(run_paths, config=None):
 
     from natgrad.study.stores import package_versions
 
-    runs = []
-    for path in run_paths:
-        ds = _open(path)
-        a = ds.attrs
-        runs.append(((a["method"], int(a["seed"]), int(a["segment"]), int(a["resample"])), path, ds))
-    if not runs:
-        raise ValueError("no runs to aggregate")
-    methods = sorted({k[0] for k, _, _ in runs}, key=lambda m: (m != "msgd", m))
-    seeds = sorted({k[1] for k, _, _ in runs})
-    segments = sorted({k[2] for k, _, _ in runs})
-    resamples = sorted({k[3] for k, _, _ in runs})
-    expected = len(methods) * len(seeds) * len(segments) * len(resamples)
-    if len(runs) != expected or len({k for k, _, _ in runs}) != expected:
-        raise ValueError(f"the runs do not fill the grid methods × seeds × segments × resamples "
-                         f"({len(runs)} stores for {expected} cells)")
+    runs, (methods, seeds, segments, resamples) = _open_runs(run_paths)
     first = runs[0][2]
-    n_samples, n_classes = first.sizes["sample"], first.sizes["class"]
-    n_eval, n_steps = first.sizes["eval"], first.sizes["step"]
-    grid = (len(methods), len(seeds), len(segments), len(resamples))
-    probs = np.empty(grid + (n_samples, n_classes), np.float32)
-    per_eval = {"validation_error": np.empty(grid + (n_eval,), np.float32)}
-    diag_names = ("loss", "solver_iterations", "relative_residual", "damping", "solver_flag")
-    per_step = {k: np.empty(grid + (n_steps,), first[k].dtype) for k in diag_names}
-    seconds = np.empty(grid, np.float64)
-    job_configs = {}
-    for (m, s, k, r), path, ds in runs:
-        if ds.sizes["sample"] != n_samples or ds.sizes["step"] != n_steps:
-            raise ValueError(f"{path}: its shape differs from {runs[0][1]} (other settings?)")
-        if not bool(np.all(np.isfinite(ds["probabilities"].values))):
-            raise ValueError(f"{path}: non-finite held-out outputs; not aggregated")
-        idx = (methods.index(m), seeds.index(s), segments.index(k), resamples.index(r))
-        probs[idx] = ds["probabilities"].values
-        for name in per_eval:
-            per_eval[name][idx] = ds[name].values
-        for name in per_step:
-            per_step[name][idx] = ds[name].values
-        seconds[idx] = ds.attrs.get("seconds_per_step", np.nan)
-        job_configs[m] = json.loads(ds.attrs["job_config"])
-
+    arrays, job_configs = _stack(runs, (methods, seeds, segments, resamples))
+    probs = arrays["probabilities"]
     var = probs.var(axis=3, ddof=VARIANCE_DDOF, dtype=np.float64)  # (m, seed, segment, sample, class)
     variance_per_seed = var.mean(axis=(-2, -1))                    # (m, seed, segment)
     dims = ("method", "seed", "segment", "resample")
     out = xr.Dataset(
         {
             "probabilities": (dims + ("sample", "class"), probs),
-            "validation_error": (dims + ("eval",), per_eval["validation_error"]),
-            **{k: (dims + ("step",), v) for k, v in per_step.items()},
-            "seconds_per_step": (dims, seconds),
+            "validation_error": (dims + ("eval",), arrays["validation_error"]),
+            **{k: (dims + ("step",), arrays[k]) for k in StepRecord._fields},
+            "seconds_per_step": (dims, arrays["seconds_per_step"]),
             "variance_per_seed": (("method", "seed", "segment"), variance_per_seed),
             "variance": (("method", "segment"), variance_per_seed.mean(axis=1)),
         },

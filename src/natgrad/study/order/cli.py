@@ -1,4 +1,4 @@
-"""`python -m natgrad.study order {train,aggregate,plot} ...`: what the workflow's order rules call."""
+"""`python -m natgrad.study order {data,train,aggregate,plot} ...`: what the workflow's order rules call."""
 from __future__ import annotations
 
 import argparse
@@ -10,20 +10,28 @@ def _log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def data(args):
+    from natgrad.study.order import problem as problem_lib
+
+    problem_lib.write_data_sets(json.loads(args.config), json.loads(args.datasets),
+                                {"train": args.train, "heldout": args.heldout,
+                                 "validation": args.validation})
+
+
 def train(args):
     from natgrad.study import stores
     from natgrad.study.order import problem as problem_lib
     from natgrad.study.order import train as train_lib
 
     job_cfg = json.loads(args.job)
-    datasets = json.loads(args.datasets)
     if len(args.out) != len(args.resamples):
         sys.exit("order train: one --out per --resamples value")
     if args.compile_cache:
         from natgrad.study.compile_cache import enable_compile_cache
 
         enable_compile_cache(args.compile_cache)
-    prob = problem_lib.load_problem(job_cfg, datasets, args.heldout, args.validation,
+    prob = problem_lib.load_problem(job_cfg, {"train": args.train, "heldout": args.heldout,
+                                              "validation": args.validation},
                                     max_segment=args.segment)
     results = train_lib.run_jobs(job_cfg, prob, args.segment, args.resamples, args.seed,
                                  vmapped=args.vmapped, checkpoint=args.checkpoint,
@@ -51,29 +59,35 @@ def aggregate(args):
 
 
 def plot(args):
+    from natgrad.study import stores
     from natgrad.study.order import plots
 
-    from natgrad.study.order.aggregate import _open
-
-    ds = _open(args.store)
+    ds = stores.open_store(args.store)
     style = json.loads(args.style)
-    {"variance": plots.plot_variance, "validation": plots.plot_validation}[args.kind](
-        ds, args.out, style)
+    plots.plot_variance(ds, args.variance, style)
+    plots.plot_validation(ds, args.validation, style)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="natgrad-study order")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("data", help="the train part, held-out and validation sets as stores")
+    p.add_argument("--config", required=True, help="the data keys of order: as JSON (spec.data_config)")
+    p.add_argument("--datasets", required=True, help="the datasets: mapping as JSON")
+    for part in ("train", "heldout", "validation"):
+        p.add_argument(f"--{part}", required=True, help=f"{part} store to write")
+    p.set_defaults(func=data)
+
     p = sub.add_parser("train", help="one training job (or the vmapped resamples of a segment)")
     p.add_argument("--job", required=True, help="the job's settings as JSON (spec.job_config)")
-    p.add_argument("--datasets", required=True, help="the datasets: mapping as JSON")
+    p.add_argument("--train", required=True, help="train-part store (order data)")
     p.add_argument("--segment", type=int, required=True)
     p.add_argument("--resamples", type=int, nargs="+", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", nargs="+", required=True, help="one Zarr store per resample")
-    p.add_argument("--heldout", required=True, help="held-out set store (data order-sets)")
-    p.add_argument("--validation", required=True, help="validation set store (data order-sets)")
+    p.add_argument("--heldout", required=True, help="held-out set store (order data)")
+    p.add_argument("--validation", required=True, help="validation set store (order data)")
     p.add_argument("--vmapped", action="store_true", help="the resamples as one vmapped program")
     p.add_argument("--checkpoint", help="checkpoint file (resumed when present)")
     p.add_argument("--checkpoint-every", type=int, default=None)
@@ -87,10 +101,10 @@ def main(argv=None):
     p.add_argument("--table", required=True)
     p.set_defaults(func=aggregate)
 
-    p = sub.add_parser("plot", help="a figure from the aggregated store")
-    p.add_argument("kind", choices=("variance", "validation"))
+    p = sub.add_parser("plot", help="figure 3 and the validation curves from the aggregated store")
     p.add_argument("--store", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--variance", required=True, help="figure 3: variance per segment")
+    p.add_argument("--validation", required=True, help="validation-error curves")
     p.add_argument("--style", default="{}", help="plot settings as JSON")
     p.set_defaults(func=plot)
 

@@ -1,4 +1,4 @@
-"""The order-robustness experiment's settings and its pure bookkeeping (paper §6, appendix 8.8).
+"""The order-robustness experiment's pure bookkeeping (paper §6, appendix 8.8).
 
 Protocol (Erhan et al. 2010): one online run reads `online_samples` samples of the NISTP stream
 (`natgrad.study.data.stream`), `batch_size` at a time (step t reads stream positions
@@ -12,60 +12,33 @@ unchanged, which is what makes the workflow incremental.
 A segment is a fixed number of samples (not a fraction of the run): adding segments extends the
 resampled region without moving the existing boundaries. The paper: 32.7M samples, the first half
 in 10 segments, i.e. `segment_size = 1_635_000`, `segments = 10`.
+
+Every function here takes the `order:` section as `natgrad.study.config.resolve` returns it
+(defaults filled in from the schema).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 
-#: Keys of `config["order"]` the data-preparation rules read (the data helper's contract).
+from natgrad.study import methods
+
+#: Keys of `order:` the data sets (train part, held-out and validation sets) depend on.
 DATA_KEYS = ("dataset", "preset", "c_max", "image_size", "data_seed", "heldout_size",
              "validation_size", "heldout_fraction", "validation_fraction")
 #: Keys that determine a training job's numbers, besides its own method's settings.
 TRAIN_KEYS = DATA_KEYS + ("online_samples", "segment_size", "model", "batch_size", "eval_every",
                           "eval_batch_size")
-METHOD_KINDS = ("msgd", "ng")
-
-DEFAULTS = {
-    "preset": "pnist07",
-    "c_max": 0.7,
-    "image_size": 32,
-    "data_seed": 0,
-    "heldout_fraction": 0.1,
-    "validation_fraction": 0.1,
-    "model": {"hidden": [500], "activation": "tanh"},
-    "batch_size": 512,
-    "eval_every": 100,
-    "eval_batch_size": 4096,
-    "checkpoint_every": 1000,
-    "vmap_resamples": False,
-    "seeds": [0],
-}
-METHOD_DEFAULTS = {
-    "msgd": {"momentum": 0.0},
-    "ng": {"damping": 3.0, "solver": "minres_qlp", "max_iters": 20, "rtol": 1.0e-4},
-}
+#: The method kinds an online run can use: jittable, metric on the gradient's own minibatch.
+METHOD_KINDS = ("msgd", "adam", "ng_same_batch", "covariance")
 
 
 class OrderConfigError(ValueError):
     """A config value the experiment cannot use; the message names the key."""
 
 
-def with_defaults(cfg):
-    """`config["order"]` with every optional key filled in (the schema's defaults)."""
-    out = json.loads(json.dumps(DEFAULTS))
-    out.update(json.loads(json.dumps(cfg)))
-    methods = {}
-    for name, hyper in out.get("methods", {}).items():
-        kind = hyper.get("kind", name)
-        methods[name] = {**METHOD_DEFAULTS.get(kind, {}), **hyper, "kind": kind}
-    out["methods"] = methods
-    return out
-
-
 def check(cfg):
     """Cross-key checks the JSON schema cannot express; raises `OrderConfigError` naming the key."""
-    cfg = with_defaults(cfg)
     n, b = cfg["online_samples"], cfg["batch_size"]
     if n // b < 1:
         raise OrderConfigError(f"order.online_samples ({n}) must hold at least one minibatch "
@@ -77,9 +50,14 @@ def check(cfg):
     for name, hyper in cfg["methods"].items():
         if hyper["kind"] not in METHOD_KINDS:
             raise OrderConfigError(f"order.methods.{name}.kind must be one of {METHOD_KINDS}")
-    if not cfg["methods"]:
-        raise OrderConfigError("order.methods must name at least one method")
+        if "damping" in methods.HYPER_KEYS[hyper["kind"]] and "damping" not in hyper:
+            raise OrderConfigError(f"order.methods.{name}.damping is needed by kind {hyper['kind']}")
     return cfg
+
+
+def data_config(cfg):
+    """The keys of `order:` the data sets depend on (the data rule's parameters)."""
+    return {k: cfg[k] for k in DATA_KEYS}
 
 
 def job_config(cfg, method):
@@ -88,10 +66,10 @@ def job_config(cfg, method):
     The workflow passes exactly this as the training rule's parameter, so changing a plot setting,
     the number of resamples or segments, or another method's settings never reruns this job.
     """
-    cfg = with_defaults(cfg)
-    out = {k: cfg[k] for k in TRAIN_KEYS if k in cfg}
+    out = {k: cfg[k] for k in TRAIN_KEYS}
+    hyper = cfg["methods"][method]
     out["method"] = method
-    out["hyper"] = cfg["methods"][method]
+    out["hyper"] = {"kind": hyper["kind"], **methods.hyper_of(hyper["kind"], hyper)}
     return out
 
 
@@ -104,9 +82,10 @@ def num_steps(job_cfg):
     return job_cfg["online_samples"] // job_cfg["batch_size"]
 
 
-def segment_bounds(job_cfg, segment):
-    s = job_cfg["segment_size"]
-    return segment * s, (segment + 1) * s
+def stream_seeds(data_seed):
+    """Seeds of the experiment's three streams (train, held-out, validation), from its data seed."""
+    base = int(data_seed) * 3
+    return {"train": base, "heldout": base + 1, "validation": base + 2}
 
 
 def describe(job_cfg, segment, resample, seed):

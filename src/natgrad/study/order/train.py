@@ -5,9 +5,9 @@ stream positions of step t are [t·B, (t+1)·B), a pure function of t, so a run 
 checkpoint taken between two chunks calls the same compiled programs on the same inputs and ends
 with exactly the numbers of an uninterrupted run.
 
-`Problem` holds what a run needs from the data (a jittable sampler over the stream, the validation
-and held-out sets); the training code never reads files, so the tests drive it with a synthetic
-stream.
+A `natgrad.study.order.problem.Problem` holds what a run needs from the data (a jittable sampler
+over the stream, the validation and held-out sets); the training code never reads files, so the
+tests drive it with a synthetic stream. The methods come from `natgrad.study.methods`.
 
 Several resamples of one segment can run as one vmapped program (`run_jobs(..., vmapped=True)`):
 the carry gets a leading resample axis and the sampler takes the resample as a traced integer.
@@ -16,8 +16,6 @@ compiles the batched program differently, e.g. a reduction may sum in another or
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import time
 from pathlib import Path
@@ -27,9 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from natgrad.study import stores
+from natgrad.study.methods import Batch, StepRecord, build_method
+from natgrad.study.model import build_model
 from natgrad.study.order import spec as spec_lib
 
-DIAGNOSTICS = ("loss", "solver_iterations", "relative_residual", "damping", "solver_flag")
+DIAGNOSTICS = StepRecord._fields
 
 
 class NonFiniteError(FloatingPointError):
@@ -40,111 +41,8 @@ class Interrupted(RuntimeError):
     """Raised by `run_jobs(stop_after=...)` to simulate a job killed right after a checkpoint."""
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Problem:
-    """The data of the experiment as a run sees it.
-
-    sample: jittable `sample(data, positions, segment, resample) -> (x (B, D) float32, y (B,) int32)`:
-        the samples at run positions `positions` (B,) of the stream whose segment `segment` (a
-        traced int32) holds resample `resample`'s fresh samples (`resample` may be traced).
-    data: the arrays `sample` reads (a pytree), passed to the compiled program as arguments (never
-        baked into it as constants).
-    x_validation, y_validation: the validation set (for the validation-error curve).
-    x_heldout: the held-out inputs whose output probabilities a run stores at the end.
-    num_classes: outputs of the network.
-    """
-
-    sample: Callable
-    data: object
-    x_validation: np.ndarray
-    y_validation: np.ndarray
-    x_heldout: np.ndarray
-    num_classes: int
-
-
-# ---- the model and the two methods ---------------------------------------------------------------
-
-def make_model(job_cfg, num_classes):
-    from natgrad import models
-
-    m = job_cfg["model"]
-    return models.MLP(hidden=tuple(m["hidden"]), outputs=num_classes,
-                      activation=m.get("activation", "tanh"))
-
-
 def init_params(model, seed, input_dim):
     return model.init(jax.random.PRNGKey(seed), jnp.zeros((1, input_dim), jnp.float32))
-
-
-def _nll(apply, params, x, y):
-    logits = apply(params, x)
-    return jnp.mean(jax.nn.logsumexp(logits, -1) - jnp.take_along_axis(logits, y[:, None], -1)[:, 0])
-
-
-class Method:
-    """`init(params) -> state`, `update(params, state, x, y) -> (params, state, diagnostics)`."""
-
-    def __init__(self, apply, hyper):
-        self.apply, self.hyper = apply, hyper
-
-
-class MSGD(Method):
-    """Minibatch SGD with constant learning rate (and optional heavy-ball momentum)."""
-
-    def init(self, params):
-        return jax.tree_util.tree_map(jnp.zeros_like, params)
-
-    def update(self, params, velocity, x, y):
-        lr, mu = self.hyper["learning_rate"], self.hyper.get("momentum", 0.0)
-        loss, grads = jax.value_and_grad(functools.partial(_nll, self.apply))(params, x, y)
-        if mu:
-            velocity = jax.tree_util.tree_map(lambda v, g: mu * v + g, velocity, grads)
-            step = velocity
-        else:
-            step = grads
-        params = jax.tree_util.tree_map(lambda p, s: p - lr * s, params, step)
-        nan = jnp.float32(jnp.nan)
-        return params, velocity, {"loss": loss, "solver_iterations": jnp.int32(0),
-                                  "relative_residual": nan, "damping": nan,
-                                  "solver_flag": jnp.int32(-1)}
-
-
-class NaturalGradient(Method):
-    """`natgrad.natural_gradient_step` with the Fisher on the gradient's own input batch (appendix
-    8.8: "we compute the metric over the same input batch"), constant damping, a truncated solver."""
-
-    def __init__(self, apply, hyper):
-        super().__init__(apply, hyper)
-        import natgrad
-        from natgrad import damping as damping_rules
-        from natgrad.families import Categorical
-
-        self.ng = natgrad
-        self.family = Categorical()
-        self.damping = damping_rules.Constant(float(hyper["damping"]))
-
-    def init(self, params):
-        return self.ng.natural_gradient_init(params, self.damping)
-
-    def update(self, params, state, x, y):
-        h = self.hyper
-        params, state, info = self.ng.natural_gradient_step(
-            self.apply, params, state, (x, y), (x,), self.family,
-            learning_rate=h["learning_rate"], damping=self.damping, metric="fisher",
-            solver=h["solver"], max_iters=int(h["max_iters"]), rtol=float(h["rtol"]))
-        return params, state, {
-            "loss": jnp.asarray(info.loss, jnp.float32),
-            "solver_iterations": jnp.asarray(info.iterations, jnp.int32),
-            "relative_residual": jnp.asarray(info.relative_residual, jnp.float32),
-            "damping": jnp.asarray(info.damping, jnp.float32),
-            "solver_flag": jnp.asarray(info.flag, jnp.int32)}
-
-
-METHODS = {"msgd": MSGD, "ng": NaturalGradient}
-
-
-def make_method(apply, hyper):
-    return METHODS[hyper["kind"]](apply, hyper)
 
 
 # ---- compiled pieces -----------------------------------------------------------------------------
@@ -162,8 +60,8 @@ def make_chunk(method, sample, job_cfg):
             params, state = carry
             positions = t * b + jnp.arange(b)
             x, y = sample(data, positions, segment, resample)
-            params, state, diag = method.update(params, state, x, y)
-            return (params, state), diag
+            params, state, record = method.update(params, state, Batch(x, y), t)
+            return (params, state), record._asdict()
 
         return jax.lax.scan(body, carry, t0 + jnp.arange(length))
 
@@ -196,12 +94,10 @@ def make_eval(apply, batch_size):
 # ---- checkpoints ---------------------------------------------------------------------------------
 
 def _save_checkpoint(path, fingerprint, step, carry, history):
-    from natgrad.study.stores import atomic_path
-
     leaves = jax.tree_util.tree_leaves(carry)
     arrays = {f"carry_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays.update({f"hist_{k}": v for k, v in history.items()})
-    with atomic_path(path) as tmp:
+    with stores.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, fingerprint=np.array(fingerprint), step=np.array(step), **arrays)
 
@@ -234,8 +130,9 @@ def _compiled(job_cfg, problem, vmapped):
     built once per process so that runs of the same settings share their compiled programs."""
     key = (spec_lib.fingerprint(job_cfg), id(problem), bool(vmapped))
     if key not in _COMPILED:
-        model = make_model(job_cfg, problem.num_classes)
-        method = make_method(model.apply, job_cfg["hyper"])
+        model = build_model(job_cfg["model"], problem.num_classes)
+        hyper = job_cfg["hyper"]
+        method = build_method(hyper["kind"], hyper, model.apply)
         chunk = make_chunk(method, problem.sample, job_cfg)
         if vmapped:
             chunk_fn = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0, None)),
@@ -258,92 +155,111 @@ def run_jobs(job_cfg, problem, segment, resamples, seed, *, vmapped=False, check
     stop_after: for tests, raise `Interrupted` after the first checkpoint at or past this step.
     """
     resamples = list(resamples)
-    if not vmapped:
-        if len(resamples) != 1:
-            return [r for res in resamples for r in run_jobs(
-                job_cfg, problem, segment, [res], seed, vmapped=False, checkpoint=None
-                if checkpoint is None else f"{checkpoint}.r{res}", checkpoint_every=checkpoint_every,
-                stop_after=stop_after, log=log)]
-    names = [spec_lib.describe(job_cfg, segment, r, seed) for r in resamples]
-    fp = spec_lib.fingerprint({"job": job_cfg, "segment": segment, "resamples": resamples,
-                               "seed": seed, "vmapped": vmapped})
-    n_steps = spec_lib.num_steps(job_cfg)
-    every = job_cfg["eval_every"]
-    ckpt_chunks = max(1, -(-(checkpoint_every or n_steps) // every))
+    if not vmapped and len(resamples) != 1:
+        return [r for res in resamples for r in run_jobs(
+            job_cfg, problem, segment, [res], seed, vmapped=False, checkpoint=None
+            if checkpoint is None else f"{checkpoint}.r{res}", checkpoint_every=checkpoint_every,
+            stop_after=stop_after, log=log)]
+    run = _Run(job_cfg, problem, segment, resamples, seed, vmapped)
+    step, carry, history = run.start(checkpoint, log)
+    carry, timing = run.train(step, carry, history, checkpoint, checkpoint_every, stop_after, log)
+    return run.results(carry, history, timing)
 
-    model, method, chunk_fn, error, probabilities = _compiled(job_cfg, problem, vmapped)
-    params = init_params(model, seed, problem.x_validation.shape[1])
-    carry0 = (params, method.init(params))
-    r_arr = jnp.asarray(resamples, jnp.int32)
-    if vmapped:
-        carry0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(resamples),) + a.shape),
-                                        carry0)
 
-    def member(carry, i):
-        return jax.tree_util.tree_map(lambda a: a[i], carry) if vmapped else carry
+class _Run:
+    """One call of `run_jobs`: the compiled pieces, the initial carry and the bookkeeping."""
 
-    def validation_errors(carry):
-        return [error(member(carry, i)[0], problem.x_validation, problem.y_validation)
-                for i in range(len(resamples))]
+    def __init__(self, job_cfg, problem, segment, resamples, seed, vmapped):
+        self.job_cfg, self.problem, self.segment = job_cfg, problem, segment
+        self.resamples, self.vmapped = resamples, vmapped
+        self.names = [spec_lib.describe(job_cfg, segment, r, seed) for r in resamples]
+        self.fingerprint = spec_lib.fingerprint({"job": job_cfg, "segment": segment,
+                                                 "resamples": resamples, "seed": seed,
+                                                 "vmapped": vmapped})
+        self.n_steps = spec_lib.num_steps(job_cfg)
+        self.every = job_cfg["eval_every"]
+        self.eval_steps = list(range(0, self.n_steps, self.every)) + [self.n_steps]
+        (model, method, self.chunk_fn, self.error,
+         self.probabilities) = _compiled(job_cfg, problem, vmapped)
+        params = init_params(model, seed, problem.x_validation.shape[1])
+        carry = (params, method.init(params))
+        self.r_arr = jnp.asarray(resamples, jnp.int32)
+        if vmapped:
+            carry = jax.tree_util.tree_map(
+                lambda a: jnp.broadcast_to(a, (len(resamples),) + a.shape), carry)
+        self.carry0 = carry
 
-    eval_steps = list(range(0, n_steps, every)) + [n_steps]
-    shape = (len(resamples),)
-    history = {"validation_error": np.full(shape + (len(eval_steps),), np.nan, np.float32)}
-    history.update({k: np.zeros(shape + (n_steps,), np.int32 if k in ("solver_iterations",
-                                                                     "solver_flag")
-                                 else np.float32) for k in DIAGNOSTICS})
-    step, carry = 0, carry0
-    resumed = None if checkpoint is None else _load_checkpoint(checkpoint, fp, carry0)
-    if resumed is not None:
-        step, carry, history = resumed
-        log(f"resumed from {checkpoint} at step {step}/{n_steps}")
-    else:
-        history["validation_error"][:, 0] = validation_errors(carry)
+    def member(self, carry, i):
+        return jax.tree_util.tree_map(lambda a: a[i], carry) if self.vmapped else carry
 
-    t_start, steps_run = time.perf_counter(), 0
-    first_chunk_seconds, t_steady, steady_steps = 0.0, None, 0
-    chunks_done = step // every
-    while step < n_steps:
-        length = min(every, n_steps - step)
-        carry, diag = chunk_fn(carry, problem.data, jnp.int32(step), jnp.int32(segment),
-                               r_arr if vmapped else r_arr[0], length)
-        diag = {k: np.asarray(v).reshape(shape + (length,)) for k, v in diag.items()}
-        _check_finite(carry, diag, vmapped, names, step + length)
-        for k, v in diag.items():
-            history[k][:, step:step + length] = v
-        step += length
-        steps_run += length
-        chunks_done += 1
-        if steps_run == length:  # the first chunk of this process: compilation included
-            first_chunk_seconds = time.perf_counter() - t_start
-            t_steady, steady_steps = time.perf_counter(), 0
-        else:
-            steady_steps += length
-        history["validation_error"][:, eval_steps.index(step)] = validation_errors(carry)
-        log(f"step {step}/{n_steps} validation error "
-            f"{np.array2string(history['validation_error'][:, eval_steps.index(step)], precision=4)}")
-        if checkpoint is not None and step < n_steps and chunks_done % ckpt_chunks == 0:
-            _save_checkpoint(checkpoint, fp, step, carry, history)
-            if stop_after is not None and step >= stop_after:
-                raise Interrupted(f"stopped after the checkpoint at step {step}")
-    seconds = time.perf_counter() - t_start
-    steady = (time.perf_counter() - t_steady) / steady_steps if steady_steps else float("nan")
+    def validation_errors(self, carry):
+        p = self.problem
+        return [self.error(self.member(carry, i)[0], p.x_validation, p.y_validation)
+                for i in range(len(self.resamples))]
 
-    results = []
-    for i, r in enumerate(resamples):
-        params_i = member(carry, i)[0]
-        probs = probabilities(params_i, problem.x_heldout)
-        if not np.all(np.isfinite(probs)):
-            raise NonFiniteError(f"{names[i]}: non-finite held-out outputs at the end of training")
-        results.append({
-            "resample": r,
-            "probabilities": probs.astype(np.float32),
-            "eval_steps": np.asarray(eval_steps, np.int64),
-            **{k: history[k][i] for k in ("validation_error",) + DIAGNOSTICS},
-            "seconds": seconds, "steps_run": steps_run, "first_chunk_seconds": first_chunk_seconds,
-            "seconds_per_step": steady,
-        })
-    return results
+    def start(self, checkpoint, log):
+        """(step, carry, history): from the checkpoint when it is this run's, else from step 0."""
+        resumed = None if checkpoint is None else _load_checkpoint(checkpoint, self.fingerprint,
+                                                                   self.carry0)
+        if resumed is not None:
+            log(f"resumed from {checkpoint} at step {resumed[0]}/{self.n_steps}")
+            return resumed
+        shape = (len(self.resamples),)
+        history = {"validation_error": np.full(shape + (len(self.eval_steps),), np.nan, np.float32)}
+        history.update({k: np.zeros(shape + (self.n_steps,), np.int32 if k in (
+            "solver_iterations", "solver_flag") else np.float32) for k in DIAGNOSTICS})
+        history["validation_error"][:, 0] = self.validation_errors(self.carry0)
+        return 0, self.carry0, history
+
+    def train(self, step, carry, history, checkpoint, checkpoint_every, stop_after, log):
+        """Chunks of `eval_every` steps until the end, checkpointing between chunks; the carry and
+        the timing (compilation is in the first chunk of this process)."""
+        ckpt_chunks = max(1, -(-(checkpoint_every or self.n_steps) // self.every))
+        shape = (len(self.resamples),)
+        t_start, steps_run = time.perf_counter(), 0
+        first_chunk_seconds, t_steady, steady_steps = 0.0, None, 0
+        chunks_done = step // self.every
+        while step < self.n_steps:
+            length = min(self.every, self.n_steps - step)
+            carry, diag = self.chunk_fn(carry, self.problem.data, jnp.int32(step),
+                                        jnp.int32(self.segment),
+                                        self.r_arr if self.vmapped else self.r_arr[0], length)
+            diag = {k: np.asarray(v).reshape(shape + (length,)) for k, v in diag.items()}
+            _check_finite(carry, diag, self.vmapped, self.names, step + length)
+            for k, v in diag.items():
+                history[k][:, step:step + length] = v
+            step += length
+            steps_run += length
+            chunks_done += 1
+            if steps_run == length:  # the first chunk of this process: compilation included
+                first_chunk_seconds = time.perf_counter() - t_start
+                t_steady, steady_steps = time.perf_counter(), 0
+            else:
+                steady_steps += length
+            errors = self.validation_errors(carry)
+            history["validation_error"][:, self.eval_steps.index(step)] = errors
+            log(f"step {step}/{self.n_steps} validation error "
+                f"{np.array2string(np.asarray(errors, np.float32), precision=4)}")
+            if checkpoint is not None and step < self.n_steps and chunks_done % ckpt_chunks == 0:
+                _save_checkpoint(checkpoint, self.fingerprint, step, carry, history)
+                if stop_after is not None and step >= stop_after:
+                    raise Interrupted(f"stopped after the checkpoint at step {step}")
+        steady = (time.perf_counter() - t_steady) / steady_steps if steady_steps else float("nan")
+        return carry, {"seconds": time.perf_counter() - t_start, "steps_run": steps_run,
+                       "first_chunk_seconds": first_chunk_seconds, "seconds_per_step": steady}
+
+    def results(self, carry, history, timing):
+        out = []
+        for i, r in enumerate(self.resamples):
+            probs = self.probabilities(self.member(carry, i)[0], self.problem.x_heldout)
+            if not np.all(np.isfinite(probs)):
+                raise NonFiniteError(f"{self.names[i]}: non-finite held-out outputs at the end "
+                                     "of training")
+            out.append({"resample": r, "probabilities": probs.astype(np.float32),
+                        "eval_steps": np.asarray(self.eval_steps, np.int64),
+                        **{k: history[k][i] for k in ("validation_error",) + DIAGNOSTICS},
+                        **timing})
+        return out
 
 
 def remove_checkpoint(checkpoint):
@@ -371,8 +287,6 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
 
     import xarray as xr
 
-    from natgrad.study.stores import package_versions
-
     n_steps = len(result["loss"])
     ds = xr.Dataset(
         {
@@ -393,7 +307,7 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
             "resample": int(result["resample"]),
             "seed": int(seed),
             "job_config": json.dumps(job_cfg, sort_keys=True),
-            "package_versions": json.dumps(package_versions(), sort_keys=True),
+            "package_versions": json.dumps(stores.package_versions(), sort_keys=True),
             "train_seconds": float(result["seconds"]),
             "steps_timed": int(result["steps_run"]),
             "first_chunk_seconds": float(result["first_chunk_seconds"]),

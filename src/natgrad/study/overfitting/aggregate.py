@@ -82,7 +82,7 @@ def table(ds, experiment="restricted_mnist"):
     for i, m in enumerate(ds["method"].values):
         f = fin.isel(method=i)
         ce, err = f["train_ce"].values, f["test_error"].values
-        row = {"method": str(m),
+        row = {"experiment": experiment, "method": str(m),
                "train_ce_mean": float(np.nanmean(ce)), "train_ce_std": float(np.nanstd(ce)),
                "test_error_mean": float(np.nanmean(err)), "test_error_std": float(np.nanstd(err))}
         p = paper.get(str(m))
@@ -98,14 +98,14 @@ def table(ds, experiment="restricted_mnist"):
 
 def table_html(df):
     """Table 1 (a `table` DataFrame) as a small standalone HTML page for the Snakemake report."""
-    from natgrad.study.overfitting.methods import LABELS
+    from natgrad.study.methods import LABELS
 
     shown = df.copy()
-    shown.insert(1, "name", [LABELS.get(m, m) for m in shown["method"]])
+    shown.insert(2, "name", [LABELS.get(m, m) for m in shown["method"]])
     body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
                          border=0, classes="overfitting")
     style = ("body{font-family:sans-serif}table{border-collapse:collapse}"
              "td,th{padding:3px 9px;border-bottom:1px solid #ccc;text-align:right}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style>"
-            f"<title>Table 1</title></head><body><h3>Restricted MNIST: final training "
+            f"<title>Table 1</title></head><body><h3>Table 1: final training "
             f"cross-entropy and test error (%), mean and std over seeds</h3>{body}</body></html>\n")

@@ -2,8 +2,7 @@
 
 - `train`: one (method, seed) job; writes its learning curves as a Zarr store.
 - `aggregate`: the jobs' stores of one experiment into one Dataset store.
-- `table`: table 1's rows (CSV) from an aggregated store (`aggregate --table` writes it too).
-- `html`: the table as an HTML page for the report.
+- `table`: table 1 (CSV and an HTML page for the report) from the experiments' aggregated stores.
 - `plot`: figures 2/4 (against updates, against wall-clock) from an aggregated store.
 """
 from __future__ import annotations
@@ -22,8 +21,7 @@ def _train(args):
 
         enable_compile_cache(args.compile_cache)
     spec = json.loads(args.spec)
-    datasets = json.loads(args.datasets)
-    data = loop.load_data(spec, datasets, args.seed)
+    data = loop.load_data(spec, json.loads(args.datasets), args.seed)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
     ds = loop.train(spec, args.method, args.seed, data, log=log)
     ds.attrs.update({"experiment": args.experiment, "dataset": spec["dataset"],
@@ -33,66 +31,43 @@ def _train(args):
     stores.write_zarr(ds, args.out)
 
 
-def _open(path):
-    """A store as an in-memory Dataset, string coordinates as plain Python strings."""
-    import warnings
-
-    import numpy as np
-    import xarray as xr
-
-    with warnings.catch_warnings():  # snakemake's timestamp file inside directory() outputs
-        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
-        ds = xr.open_zarr(path, consolidated=False).load()
-    for name in list(ds.coords):
-        if ds[name].dtype.kind in "UT" or str(ds[name].dtype).startswith("StringDType"):
-            ds = ds.assign_coords({name: np.array([str(v) for v in ds[name].values], object)})
-    return ds
-
-
 def _aggregate(args):
     from natgrad.study import stores
     from natgrad.study.overfitting import aggregate
 
     runs = {}
     for path in args.runs:
-        ds = _open(path)
+        ds = stores.open_store(path).load()
         runs[(ds.attrs["method"], int(ds.attrs["seed"]))] = ds
     out = aggregate.combine(runs)
     out.attrs.update({"experiment": args.experiment,
                       "versions": json.dumps(stores.package_versions())})
     stores.write_zarr(out, args.out)
-    if args.table:
-        df = aggregate.table(out, experiment=args.experiment)
-        stores.write_text(df.to_csv(index=False, float_format="%.6g"), args.table)
 
 
 def _table(args):
-    from natgrad.study import stores
-    from natgrad.study.overfitting import aggregate
-
-    df = aggregate.table(_open(args.runs), experiment=args.experiment)
-    stores.write_text(df.to_csv(index=False, float_format="%.6g"), args.out)
-
-
-def _html(args):
     import pandas as pd
 
     from natgrad.study import stores
     from natgrad.study.overfitting import aggregate
 
-    df = pd.read_csv(args.table)
-    stores.write_text(aggregate.table_html(df), args.out)
+    frames = []
+    for path in args.runs:
+        ds = stores.open_store(path)
+        frames.append(aggregate.table(ds, experiment=ds.attrs["experiment"]))
+    df = pd.concat(frames, ignore_index=True)
+    stores.write_text(df.to_csv(index=False, float_format="%.6g"), args.csv)
+    stores.write_text(aggregate.table_html(df), args.html)
 
 
 def _plot(args):
+    from natgrad.study import stores
     from natgrad.study.overfitting import plots
 
-    ds = _open(args.runs)
+    ds = stores.open_store(args.runs)
     title = args.title or ds.attrs.get("experiment")
-    if args.updates:
-        plots.save_curves(ds, args.updates, x="updates", title=title)
-    if args.wallclock:
-        plots.save_curves(ds, args.wallclock, x="wallclock", title=title)
+    plots.save_curves(ds, args.updates, x="updates", title=title)
+    plots.save_curves(ds, args.wallclock, x="wallclock", title=title)
 
 
 def parser():
@@ -101,8 +76,8 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one method with one seed")
-    t.add_argument("--experiment", default="restricted_mnist")
-    t.add_argument("--spec", required=True, help="the experiment's spec, JSON")
+    t.add_argument("--experiment", required=True)
+    t.add_argument("--spec", required=True, help="the job's spec, JSON (spec.job_spec)")
     t.add_argument("--datasets", required=True, help="the config's datasets: section, JSON")
     t.add_argument("--method", required=True)
     t.add_argument("--seed", type=int, required=True)
@@ -113,27 +88,21 @@ def parser():
     t.set_defaults(func=_train)
 
     a = sub.add_parser("aggregate", help="combine the runs of one experiment")
-    a.add_argument("--experiment", default="restricted_mnist")
+    a.add_argument("--experiment", required=True)
     a.add_argument("--runs", nargs="+", required=True)
     a.add_argument("--out", required=True)
-    a.add_argument("--table", help="also write table 1's rows (CSV) here")
     a.set_defaults(func=_aggregate)
 
-    tb = sub.add_parser("table", help="table 1's rows from an aggregated store")
-    tb.add_argument("--experiment", default="restricted_mnist")
-    tb.add_argument("--runs", required=True)
-    tb.add_argument("--out", required=True)
+    tb = sub.add_parser("table", help="table 1 from the experiments' aggregated stores")
+    tb.add_argument("--runs", nargs="+", required=True, help="one aggregated store per experiment")
+    tb.add_argument("--csv", required=True)
+    tb.add_argument("--html", required=True)
     tb.set_defaults(func=_table)
-
-    h = sub.add_parser("html", help="table 1 as an HTML page for the report")
-    h.add_argument("--table", required=True)
-    h.add_argument("--out", required=True)
-    h.set_defaults(func=_html)
 
     pl = sub.add_parser("plot", help="figures 2/4 from an aggregated store")
     pl.add_argument("--runs", required=True)
-    pl.add_argument("--updates", help="figure against updates (PNG/PDF)")
-    pl.add_argument("--wallclock", help="figure against wall-clock seconds (PNG/PDF)")
+    pl.add_argument("--updates", required=True, help="figure against updates (PNG/PDF)")
+    pl.add_argument("--wallclock", required=True, help="figure against wall-clock seconds")
     pl.add_argument("--title")
     pl.set_defaults(func=_plot)
     return p
@@ -142,7 +111,3 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     args.func(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,44 +13,22 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from natgrad.study.overfitting import methods as methods_lib
+from natgrad.study.data import load_source
+from natgrad.study.methods import FAMILY
+from natgrad.study.model import build_model
 from natgrad.study.overfitting import spec as spec_lib
+from natgrad.study.overfitting.runner import device_data, make_runner
 from natgrad.study.overfitting.split import restrict
 
 EVAL_CHUNK = 1000
 
 
-def build_model(model_cfg, num_classes):
-    """The flax model a spec's `model:` names (`kind`: mlp, mnist_convnet, tfd_convnet, convnet)."""
-    from natgrad import models
-
-    cfg = dict(model_cfg)
-    kind = cfg.pop("kind", "mlp")
-    act = cfg.pop("activation", "tanh")
-    tuples = {k: tuple(v) for k, v in cfg.items() if isinstance(v, list)}
-    cfg.update(tuples)
-    if kind == "mlp":
-        return models.MLP(hidden=tuple(cfg.get("hidden", (500,))), outputs=num_classes,
-                          activation=act)
-    if kind == "mnist_convnet":
-        return models.MNISTConvNet(outputs=num_classes, activation=act, **cfg)
-    if kind == "tfd_convnet":
-        return models.TFDConvNet(outputs=num_classes, activation=act, **cfg)
-    if kind == "convnet":
-        return models.ConvNet(outputs=num_classes, activation=act, **cfg)
-    raise ValueError(f"unknown model kind {kind!r}")
-
-
 def load_data(spec, datasets, seed):
-    """The restricted split of the spec's dataset for `seed`."""
-    from natgrad.study.data import sources
-
-    name = spec["dataset"]
-    # embedded sources (mnist5k, digits, fonts) need no declaration; others raise DataError
-    x, y, num_classes = sources.load_labelled(name, datasets.get(name))
-    return restrict(x, y, spec["split"], seed, num_classes=num_classes)
+    """The restricted split of the spec's dataset for `seed` (the one place it is made)."""
+    source = load_source(spec["dataset"], datasets)
+    return restrict(source.images, source.labels, spec["split"], seed,
+                    num_classes=source.num_classes)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -59,7 +37,7 @@ def _evaluate(model, params, x, y, mask):
     def chunk(_, batch):
         xb, yb, mb = batch
         logits = model.apply(params, xb)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
+        ce = FAMILY.nll(logits, yb)
         wrong = (jnp.argmax(logits, -1) != yb).astype(jnp.float32)
         return None, (jnp.sum(ce * mb), jnp.sum(wrong * mb))
 
@@ -115,14 +93,14 @@ def train(spec, method, seed, data, log=None):
     k_init, k_method, k_run = jax.random.split(key, 3)
     # one compiled program, not an eager op-by-op initialisation (seconds for a convnet)
     params = jax.jit(model.init)(k_init, jnp.asarray(data.x_train[:1]))
-    method_obj = methods_lib.make_method(method, model, methods_lib.device_data(data), hyper)
-    state = method_obj.init(params, k_method)
+    runner = make_runner(method, hyper, model, device_data(data))
+    state = runner.init(params, k_method)
     evaluate = Evaluator(model, data)
 
     points = spec_lib.eval_points(spec, method)
     compile_start = time.perf_counter()
     for n in sorted({b - a for a, b in zip(points[:-1], points[1:])}):
-        method_obj.compile(params, state, k_run, n)
+        runner.compile(params, state, k_run, n)
     evaluate(params)
     compile_seconds = time.perf_counter() - compile_start
 
@@ -130,7 +108,7 @@ def train(spec, method, seed, data, log=None):
     rows.append({"update": 0, "wall_time": 0.0, **evaluate(params)})
     for a, b in zip(points[:-1], points[1:]):
         start = time.perf_counter()
-        params, state = method_obj.run(params, state, k_run, a, b - a)
+        params, state = runner.run(params, state, k_run, a, b - a)
         jax.block_until_ready(params)
         wall += time.perf_counter() - start
         rows.append({"update": b, "wall_time": wall, **evaluate(params)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from natgrad.study.overfitting.methods import LABELS
+from natgrad.study.methods import LABELS
 
 AXES = {"updates": ("update", "updates"), "wallclock": ("wall_time", "wall-clock time (s)")}
 

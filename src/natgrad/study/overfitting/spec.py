@@ -4,58 +4,71 @@ The section itself describes table 1's first row, restricted MNIST (`dataset`, `
 `seeds`, `evaluations`, `methods`: the list of methods to run, `hyper`: their hyper-parameters by
 method name); `extra:` names further rows of table 1 (the MNIST convnet, the TFD model) with the
 same keys plus `enabled` (off by default) — each key it omits is taken from the section, and each
-method it lists under `hyper` replaces the section's entry for that method. `methods` is a list so that a config file
-layered on top (`--configfile`) replaces it rather than merging into it.
+method it lists under `hyper` replaces the section's entry for that method. `methods` is a list so
+that a config file layered on top (`--configfile`) replaces it rather than merging into it.
 
 A resolved spec is a plain dict (passed to a job as JSON) whose `methods` maps each method to run
-to its hyper-parameters.
+to its hyper-parameters. Every function takes the section as `natgrad.study.config.resolve`
+returns it (the schema's defaults filled in).
 """
 from __future__ import annotations
 
 import copy
 
+from natgrad.study import methods
+
 MAIN = "restricted_mnist"
 SPEC_KEYS = ("dataset", "split", "model", "seeds", "evaluations", "methods", "hyper")
-DEFAULTS = {
-    "dataset": "mnist5k",
-    "split": {"train": 500, "unlabeled": 2000, "valid": 1000, "test": 1000},
-    "model": {"kind": "mlp", "hidden": [64], "activation": "tanh"},
-    "seeds": [0, 1],
-    "evaluations": 10,
-    "methods": [],
-    "hyper": {},
-}
+#: Hyper-parameters of the job itself (how long, how big the batches, how often evaluated).
+RUN_KEYS = ("updates", "batch_size", "eval_every")
+#: Keys a method kind cannot run without (besides `updates` and `batch_size`).
+NEEDED = {"ng_different_batch": ("metric_batch_size", "damping"),
+          "ng_unlabeled": ("unlabeled_batch_size", "damping"),
+          "ng_same_batch": ("damping",), "covariance": ("damping",),
+          "msgd": ("learning_rate",), "adam": ("learning_rate",)}
 
 
-def _resolve(raw):
-    missing = [m for m in raw["methods"] if m not in raw["hyper"]]
-    if missing:
-        raise ValueError(f"overfitting: no hyper-parameters (hyper:) for {', '.join(missing)}")
+class OverfittingConfigError(ValueError):
+    """A config value the experiment cannot use; the message names the key."""
+
+
+def _resolve(name, raw):
     spec = {k: raw[k] for k in SPEC_KEYS if k != "hyper"}
-    spec["methods"] = {m: dict(raw["hyper"][m]) for m in raw["methods"]}
+    spec["methods"] = {}
+    for method in raw["methods"]:
+        if method not in raw["hyper"]:
+            raise OverfittingConfigError(f"overfitting.hyper.{method} is missing: experiment "
+                                         f"{name} runs {method}")
+        hyper = raw["hyper"][method]
+        for key in NEEDED.get(method, ()):
+            if key not in hyper:
+                raise OverfittingConfigError(f"overfitting.hyper.{method}.{key} is needed by "
+                                             f"{method} (experiment {name})")
+        keys = RUN_KEYS + methods.HYPER_KEYS[method]
+        spec["methods"][method] = {k: hyper[k] for k in keys if k in hyper}
     return spec
 
 
 def experiments(section):
     """`{name: spec}` for the main experiment and every enabled extra, in config order."""
-    section = section or {}
-    main = {k: copy.deepcopy(section.get(k, DEFAULTS[k])) for k in SPEC_KEYS}
-    out = {MAIN: _resolve(main)}
+    main = {k: copy.deepcopy(section[k]) for k in SPEC_KEYS}
+    out = {MAIN: _resolve(MAIN, main)}
     for name, extra in (section.get("extra") or {}).items():
         if not extra.get("enabled", False):
             continue
         raw = {k: copy.deepcopy(extra.get(k, main[k])) for k in SPEC_KEYS}
         raw["hyper"] = {**main["hyper"], **(extra.get("hyper") or {})}
-        out[name] = _resolve(raw)
+        out[name] = _resolve(name, raw)
     return out
 
 
-def jobs(section):
-    """Every `(experiment, method, seed)` the section asks for."""
-    return [(name, method, int(seed))
-            for name, spec in experiments(section).items()
-            for method in spec["methods"]
-            for seed in spec["seeds"]]
+def job_spec(section, experiment, method):
+    """One job's spec: its experiment's spec with only its own method's hyper-parameters (the
+    training rule's parameter, so another method's settings never rerun this job)."""
+    spec = dict(experiments(section)[experiment])
+    spec["methods"] = {method: spec["methods"][method]}
+    spec.pop("seeds")
+    return spec
 
 
 def eval_points(spec, method):

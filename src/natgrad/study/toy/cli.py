@@ -44,13 +44,13 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("paths", help="paths of the four methods (CSV) and the KL points (CSV)")
-    p.add_argument("--config", default="{}", help="the toy config section as JSON")
+    p.add_argument("--config", required=True, help="the resolved toy config section as JSON")
     p.add_argument("--paths", required=True, help="output CSV: start, method, step, b, w, error")
     p.add_argument("--kl-points", required=True, help="output CSV: each method's step at the KL points")
     p.set_defaults(func=_paths)
 
     f = sub.add_parser("figure", help="figure 1 (PNG) and the all-starts figure (PNG)")
-    f.add_argument("--config", default="{}", help="the toy config section as JSON")
+    f.add_argument("--config", required=True, help="the resolved toy config section as JSON")
     f.add_argument("--paths", required=True)
     f.add_argument("--kl-points", required=True)
     f.add_argument("--figure", required=True, help="output PNG: the paper's figure 1")

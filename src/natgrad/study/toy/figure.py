@@ -9,14 +9,11 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from natgrad.study.toy.model import METHOD_COLOUR, METHOD_COLOURS, METHOD_LABELS, METHODS, merged_config  # noqa: E402
+from natgrad.study.toy.model import METHOD_COLOUR, METHOD_COLOURS, METHOD_LABELS, METHODS  # noqa: E402
 from natgrad.study.toy.paths import error_surface, kl_surface  # noqa: E402
 
-DEFAULT_GRID = {"b": [-4.0, 4.0], "w": [-4.0, 4.0], "n": 241}
-
-
 def _grid(cfg):
-    grid = {**DEFAULT_GRID, **cfg.get("grid", {})}
+    grid = cfg["grid"]
     b = np.linspace(grid["b"][0], grid["b"][1], int(grid["n"]))
     w = np.linspace(grid["w"][0], grid["w"][1], int(grid["n"]))
     return b, w
@@ -55,11 +52,10 @@ def _in_view(ax, b, w):
     return b0 <= b <= b1 and w0 <= w <= w1
 
 
-def figure1(config, paths, points, out_path):
+def figure1(cfg, paths, points, out_path):
     """The paper's figure 1: left the error contours with the paths from the figure's starts, right the
     KL surfaces at the KL points ([1]…[4]) with each method's proposed step."""
-    cfg = merged_config(config)
-    fig_cfg = cfg.get("figure", {})
+    fig_cfg = cfg["figure"]
     labels = sorted(points["label"].unique())
     ncols = 2
     nrows = int(np.ceil(len(labels) / ncols))
@@ -88,8 +84,8 @@ def figure1(config, paths, points, out_path):
     ax.legend(handles=_legend_handles(), loc="lower right", fontsize=9, framealpha=0.9)
 
     axes = np.atleast_1d(sub[1].subplots(nrows, ncols, squeeze=False)).ravel()
-    max_half = float(fig_cfg.get("kl_max_half_width", 3.0))
-    n_kl = int(fig_cfg.get("kl_grid", 121))
+    max_half = float(fig_cfg["kl_max_half_width"])
+    n_kl = int(fig_cfg["kl_grid"])
     for kax, label in zip(axes, labels):
         rows = points[points["label"] == label]
         row = rows.iloc[0]
@@ -119,13 +115,12 @@ def figure1(config, paths, points, out_path):
         kax.set_visible(False)
     sub[1].suptitle(r"KL$(p_\theta\,\|\,p_{\theta+\Delta})$ over ($\Delta b$, $\Delta w$) and each method's step",
                     fontsize=10)
-    fig.savefig(out_path, dpi=int(fig_cfg.get("dpi", 110)))
+    fig.savefig(out_path, dpi=int(fig_cfg["dpi"]))
     plt.close(fig)
 
 
-def all_starts_figure(config, paths, out_path):
+def all_starts_figure(cfg, paths, out_path):
     """One panel per starting point: the error contours and the four paths."""
-    cfg = merged_config(config)
     starts = list(dict.fromkeys(paths["start"]))
     ncols = min(3, len(starts))
     nrows = int(np.ceil(len(starts) / ncols))
@@ -142,5 +137,5 @@ def all_starts_figure(config, paths, out_path):
     for ax in axes.ravel()[len(starts):]:
         ax.set_visible(False)
     fig.legend(handles=_legend_handles(), loc="outside lower center", ncols=4, fontsize=9)
-    fig.savefig(out_path, dpi=int(cfg.get("figure", {}).get("dpi", 110)))
+    fig.savefig(out_path, dpi=int(cfg["figure"]["dpi"]))
     plt.close(fig)

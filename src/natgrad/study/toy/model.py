@@ -62,38 +62,7 @@ METHOD_LABELS = {
 METHOD_COLOURS = {"newton": "Blues", "amari": "Greys", "covariance": "Oranges", "gd": "Purples"}
 METHOD_COLOUR = {"newton": "#1f5fbf", "amari": "#555555", "covariance": "#f28e2b", "gd": "#7b3294"}
 
-DEFAULT_CONFIG = {
-    "inputs": {"distribution": "normal", "loc": 0.0, "scale": 1.0, "n": 64, "seed": 0},
-    "output_bias_sign": -1,
-    "output_variance": 0.5,
-    "steps": 100,
-    "methods": {
-        "newton": {"lr": 1.0, "damping": 1.0},
-        "amari": {"lr": 0.5, "damping": 0.01},
-        "covariance": {"lr": 1.0, "damping": 1.0, "centred": False},
-        "gd": {"lr": 0.1},
-    },
-    "starts": [],
-    "figure": {},
-}
-
-
-def merged_config(config):
-    """The toy config with defaults filled in (one level deep for nested sections)."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULT_CONFIG.items()}
-    out["methods"] = {k: dict(v) for k, v in DEFAULT_CONFIG["methods"].items()}
-    for key, value in (config or {}).items():
-        if key == "methods":
-            for m, mv in value.items():
-                out["methods"].setdefault(m, {}).update(mv)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
-
-
-def sample_inputs(distribution="normal", n=64, seed=0, loc=0.0, scale=1.0, low=0.0, high=1.0):
+def sample_inputs(*, distribution, n, seed, loc, scale, low, high):
     """The fixed input sample x_1..x_n (float64 numpy array)."""
     rng = np.random.default_rng(seed)
     if distribution == "normal":
@@ -112,8 +81,7 @@ class Autoencoder:
     output_variance: float = 0.5
 
     @classmethod
-    def from_config(cls, config):
-        cfg = merged_config(config)
+    def from_config(cls, cfg):
         x = jnp.asarray(sample_inputs(**cfg["inputs"]), dtype=jnp.float64)
         return cls(x, float(cfg["output_bias_sign"]), float(cfg["output_variance"]))
 
@@ -168,7 +136,7 @@ class Autoencoder:
     def step(self, method, theta, hyper):
         """The step Δθ that `method` proposes at θ (2×2 systems solved exactly)."""
         g = self.gradient(theta)
-        lr = hyper["lr"]
+        lr = hyper["learning_rate"]
         if method == "gd":
             return -lr * g
         if method == "newton":
@@ -176,7 +144,7 @@ class Autoencoder:
         elif method == "amari":
             matrix = self.fisher(theta)
         elif method == "covariance":
-            matrix = self.covariance(theta, centred=bool(hyper.get("centred", False)))
+            matrix = self.covariance(theta, centred=bool(hyper["centred"]))
         else:
             raise ValueError(f"unknown method {method!r}; one of {METHODS}")
         damped = matrix + hyper["damping"] * jnp.eye(2, dtype=matrix.dtype)

@@ -10,12 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from natgrad.study.toy.model import METHODS, Autoencoder, merged_config, with_x64
+from natgrad.study.toy.model import METHODS, Autoencoder, with_x64
 
 
-def start_table(config):
+def start_table(cfg):
     """The starting points as a list of dicts {name, b, w}."""
-    cfg = merged_config(config)
     starts = []
     for i, s in enumerate(cfg["starts"]):
         starts.append({"name": str(s.get("name", i + 1)), "b": float(s["b"]), "w": float(s["w"])})
@@ -25,9 +24,8 @@ def start_table(config):
 
 
 @with_x64
-def compute_paths(config):
+def compute_paths(cfg):
     """All methods from all starts: a DataFrame with columns start, method, step, b, w, error."""
-    cfg = merged_config(config)
     problem = Autoencoder.from_config(cfg)
     error = jax.jit(jax.vmap(problem.error))
     frames = []
@@ -46,12 +44,11 @@ def compute_paths(config):
     return pd.concat(frames, ignore_index=True)
 
 
-def kl_locations(config, paths):
+def kl_locations(cfg, paths):
     """The figure's KL points: (label, start, step) for each figure start and each step in kl_steps."""
-    cfg = merged_config(config)
     fig = cfg["figure"]
-    starts = [str(s) for s in fig.get("starts", [start_table(cfg)[0]["name"]])]
-    kl_steps = [int(k) for k in fig.get("kl_steps", [0, 5])]
+    starts = [str(s) for s in fig.get("starts") or [start_table(cfg)[0]["name"]]]
+    kl_steps = [int(k) for k in fig["kl_steps"]]
     locations, label = [], 1
     for start in starts:
         if start not in set(paths["start"]):
@@ -63,13 +60,12 @@ def kl_locations(config, paths):
 
 
 @with_x64
-def kl_points(config, paths):
+def kl_points(cfg, paths):
     """At each KL location on the natural-gradient path: each method's proposed step.
 
     Columns: label, start, step, b, w, method, db, dw, kl (KL(p_θ ‖ p_{θ+Δ}) of that step),
     quad (½ Δᵀ G Δ, its quadratic approximation).
     """
-    cfg = merged_config(config)
     problem = Autoencoder.from_config(cfg)
     rows = []
     for label, start, k in kl_locations(cfg, paths):

@@ -103,11 +103,7 @@ def _elastic_coords(p, ys, xs):
 ELASTIC = Module("elastic", _elastic_draw, coords=_elastic_coords, grid_only=True)
 
 
-# ---- pinch (the geometric half of "motion blur + pinch"): amount ~ U(-c, 0.7c) --------------------
-
-def _pinch_draw(key, c, size, bank_size):
-    return {"pinch": jax.random.uniform(key, (), minval=-c, maxval=0.7 * c)}
-
+# ---- pinch (the geometric half of "motion blur + pinch", drawn by filters.MOTION_BLUR_PINCH) -------
 
 def pinch_coords(p, ys, xs):
     """GIMP's whirl-pinch without whirl, radius half the image: a point at normalised distance
@@ -122,5 +118,3 @@ def pinch_coords(p, ys, xs):
                        1.0)
     return cy + dy * factor, cy + dx * factor
 
-
-PINCH = Module("pinch", _pinch_draw, coords=pinch_coords)

@@ -1,0 +1,121 @@
+"""The study's configuration: one schema, one resolver.
+
+`workflow/schemas/config.schema.yaml` is the single source of truth for every key, its range and
+its default. `resolve(config)` is the one way a config becomes usable, for the Snakefile and for
+Python alike: it refuses renamed keys (naming the new key), validates against the schema while
+filling in the schema's defaults, and runs the cross-key checks a JSON schema cannot express
+(each experiment's own `check`). Nothing else in the code base holds a default.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+#: Keys of the first round, refused with the name that replaced them.
+RENAMED_KEYS = {
+    "lr": "learning_rate",
+    "batch": "batch_size",
+    "metric_batch": "metric_batch_size",
+    "unlabeled_batch": "unlabeled_batch_size",
+}
+
+
+class ConfigError(ValueError):
+    """A config the study cannot run; the one-line message names the key."""
+
+
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
+
+
+def schema_path():
+    """The schema of the source tree this package sits in (the Snakefile passes its own)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / SCHEMA).exists():
+            return parent / SCHEMA
+    raise ConfigError(f"{SCHEMA} not found above {__file__}: pass the schema's path")
+
+
+def _renamed(value, where=""):
+    """The first renamed key found in `value` as (path, new name), or None."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if key in RENAMED_KEYS:
+                return path, RENAMED_KEYS[key]
+            found = _renamed(sub, path)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found = _renamed(sub, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _validator_filling_defaults(schema):
+    """A jsonschema validator that also writes each property's `default` into the instance."""
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    validate_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, sub_schema):
+        if isinstance(instance, dict):
+            for name, prop in props.items():
+                if isinstance(prop, dict) and "default" in prop and name not in instance:
+                    instance[name] = copy.deepcopy(prop["default"])
+        yield from validate_properties(validator, props, instance, sub_schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties})(schema)
+
+
+def _message(error):
+    where = ".".join(str(p) for p in error.absolute_path) or "config"
+    return f"{where}: {error.message}"
+
+
+def resolve(config, schema=None):
+    """`config` validated against the schema (`schema`: its path; default: `schema_path()`),
+    defaults filled in, cross-checked.
+
+    Returns a new dict; raises `ConfigError` with a one-line message naming the culprit key.
+    """
+    config = copy.deepcopy(dict(config))
+    renamed = _renamed(config)
+    if renamed:
+        path, new = renamed
+        raise ConfigError(f"config key {path} was renamed: use `{new}` instead of "
+                          f"`{path.rsplit('.', 1)[-1]}`")
+    schema = yaml.safe_load(Path(schema or schema_path()).read_text())
+    validator = _validator_filling_defaults(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError(_message(errors[0]))
+    from natgrad.study.order import spec as order_spec
+    from natgrad.study.overfitting import spec as overfitting_spec
+
+    try:
+        order_spec.check(config["order"])
+        overfitting_spec.experiments(config["overfitting"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return config
+
+
+def load(*paths):
+    """The config files `paths`, layered like Snakemake's `--configfile` (later keys win), resolved."""
+    merged = {}
+    for path in paths:
+        _merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return resolve(merged)
+
+
+def _merge(into, layer):
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)

@@ -1,0 +1,145 @@
+"""How an overfitting job draws its batches and runs its updates.
+
+Update `t` draws its batches from `jax.random.fold_in(key, t)`, so a run is a pure function of its
+seed. The jittable methods (`natgrad.study.methods.build_method`) run `n` updates inside one
+compiled `fori_loop`; K-FAC calls kfac-jax's own compiled step once per update.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from natgrad.study import methods
+
+
+def sample(key, n, size):
+    """`min(size, n)` distinct indices of `range(n)`, uniformly at random."""
+    size = min(int(size), int(n))
+    if size == n:
+        return jax.random.permutation(key, n)
+    return jax.random.choice(key, n, (size,), replace=False)
+
+
+def device_data(data):
+    """The arrays the batches are drawn from, on the default device. The pool has inputs only."""
+    return {"x_train": jnp.asarray(data.x_train), "y_train": jnp.asarray(data.y_train),
+            "x_unlabeled": jnp.asarray(data.x_unlabeled)}
+
+
+def draw_batch(kind, hyper, data, key):
+    """The `methods.Batch` of one update of `kind`: `batch_size` training examples, and the metric's
+    inputs where the kind takes them elsewhere (another minibatch, or the unlabeled pool)."""
+    n = data["x_train"].shape[0]
+    source = methods.METRIC_SOURCE.get(kind)
+    if source is None:
+        idx = sample(key, n, hyper["batch_size"])
+        return methods.Batch(data["x_train"][idx], data["y_train"][idx])
+    kg, km = jax.random.split(key)
+    idx = sample(kg, n, hyper["batch_size"])
+    x, y = data["x_train"][idx], data["y_train"][idx]
+    if source == "different":
+        jdx = sample(km, n, hyper["metric_batch_size"])
+        return methods.Batch(x, y, data["x_train"][jdx], data["y_train"][jdx])
+    if source == "unlabeled":
+        pool = data["x_unlabeled"]
+        udx = sample(km, pool.shape[0], hyper["unlabeled_batch_size"])
+        return methods.Batch(x, y, jnp.concatenate([x, pool[udx]]))
+    return methods.Batch(x, y)
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _signature(*trees):
+    leaves, treedef = jax.tree_util.tree_flatten(trees)
+    return treedef, tuple((getattr(x, "shape", ()), str(getattr(x, "dtype", type(x))))
+                          for x in leaves)
+
+
+#: Compiled update loops shared by every runner of one process (tests and benchmarks build many),
+#: keyed by the method's settings, n and the arguments' shapes.
+_EXECUTABLES = {}
+
+
+class CompiledRunner:
+    """`n` updates of a jittable method in one compiled loop; `compile` ahead of time, so that the
+    wall-clock a job measures excludes compilation."""
+
+    def __init__(self, kind, hyper, model, data):
+        self.kind, self.hyper, self.model, self.data = kind, hyper, model, data
+        self.method = methods.build_method(kind, hyper, model.apply)
+
+    def init(self, params, key):
+        del key
+        return self.method.init(params)
+
+    def _loop(self, params, state, data, key, t0, n):
+        def body(i, carry):
+            p, s = carry
+            t = t0 + i
+            batch = draw_batch(self.kind, self.hyper, data, jax.random.fold_in(key, t))
+            p, s, _ = self.method.update(p, s, batch, t)
+            return p, s
+
+        return jax.lax.fori_loop(0, n, body, (params, state))
+
+    def compile(self, params, state, key, n):
+        ident = (self.kind, self.model, _freeze(self.hyper), n,
+                 _signature(params, state, self.data, key))
+        if ident not in _EXECUTABLES:
+            fn = jax.jit(functools.partial(self._loop, n=n))
+            _EXECUTABLES[ident] = fn.lower(params, state, self.data, key, jnp.int32(0)).compile()
+        return _EXECUTABLES[ident]
+
+    def run(self, params, state, key, t0, n):
+        return self.compile(params, state, key, n)(params, state, self.data, key, jnp.int32(t0))
+
+
+class KFACRunner:
+    """K-FAC one update at a time (kfac-jax compiles its own step, in two static variants: `compile`
+    runs one step of each on copies and throws the results away)."""
+
+    def __init__(self, hyper, model, data):
+        self.hyper, self.data = hyper, data
+        self.kfac = methods.KFAC(hyper, model.apply)
+        self._draw = jax.jit(functools.partial(draw_batch, "kfac", hyper))
+        self._compiled = False
+
+    def _batch(self, key):
+        batch = self._draw(self.data, key)
+        return batch.x, batch.y
+
+    def init(self, params, key):
+        return self.kfac.init(params, key, self._batch(key))
+
+    def _step(self, params, state, key, t):
+        key = jax.random.fold_in(key, t)
+        return self.kfac.step(params, state, key, self._batch(key), t)
+
+    def compile(self, params, state, key, n):
+        del n
+        if not self._compiled:
+            for t in self.kfac.variant_steps():
+                out = self._step(self.kfac.copy(params), self.kfac.copy_state(state), key, t)
+                jax.block_until_ready(out)
+            self._compiled = True
+
+    def run(self, params, state, key, t0, n):
+        params = self.kfac.copy(params)
+        for t in range(t0, t0 + n):
+            params, state = self._step(params, state, key, t)
+        return params, state
+
+
+def make_runner(kind, hyper, model, data):
+    """The runner of method `kind` for the flax `model` on device data `data`."""
+    if kind == "kfac":
+        return KFACRunner(hyper, model, data)
+    return CompiledRunner(kind, hyper, model, data)

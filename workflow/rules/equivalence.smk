@@ -1,0 +1,26 @@
+# Hessian-free = natural gradient (paper section 7), float64 on small random MLPs.
+
+EQUIVALENCE = "results/equivalence"
+
+
+# Section 7's table (results/equivalence/table.csv) and its HTML rendering for the report.
+EQUIVALENCE_TARGETS = [f"{EQUIVALENCE}/table.csv", f"{EQUIVALENCE}/table.html"]
+
+
+rule equivalence_table:
+    conda:
+        CONDA_ENV
+    output:
+        csv=f"{EQUIVALENCE}/table.csv",
+        html=report(
+            f"{EQUIVALENCE}/table.html",
+            caption="../report/equivalence.rst",
+            category="Hessian-free = natural gradient (section 7)",
+        ),
+    params:
+        config=lambda wc: as_json(config["equivalence"]),
+    log:
+        "results/logs/equivalence/table.log",
+    shell:
+        "python -m natgrad.study equivalence table --config {params.config:q} --out {output.csv}"
+        " --html {output.html} 2> {log}"
