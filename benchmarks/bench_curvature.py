@@ -7,6 +7,10 @@ softmax output (`Categorical`), float32, all in one process, this times
 - `ggn`: one Fisher/GGN product inside a solver loop: jitted `lax.fori_loop`s of 10 and 30 products
   from one `natgrad.ggn_operator` linearization each; reported as the marginal cost of a product,
   (T(30) − T(10)) / 20, and also as T(30)/30 (the linearization amortised over the products);
+- `bare`: the same loops with a bare linearize-once product written here with JAX alone
+  (`jax.linearize` + `jax.linear_transpose`, the softmax Fisher applied inline), the limit a GGN
+  product can reach; `ggn_vs_bare_linearize_ratio` is natgrad's marginal product cost over the bare
+  one (target ≤ 1.05) and `ggn_vs_bare_amortised_ratio` the same for T(30);
 - `hvp`: one Hessian-vector product from scratch (forward-over-reverse, including the forward);
 - `ng_step`: a whole jitted `natgrad.natural_gradient_step` with 20 CG iterations (rtol = 0 so all
   20 run), Fisher metric on a separate metric batch of the same size, constant damping (no ρ); with
@@ -17,7 +21,8 @@ Every function is compiled and warmed up first; then the repeats are interleaved
 function per round, so that load changes hit all of them alike; a sample of a short function
 averages back-to-back calls over about 0.25 s) and the median is taken, with `block_until_ready`. The last line printed is a JSON object
 `{"mlp784-500-10_b512": {...}, "mlp784-1500-10_b2500": {...}}` with `grad_ms`, `ggn_ratio`,
-`hvp_ratio`, `ng_step_ratio` (ratios to the gradient) and a few more keys.
+`hvp_ratio`, `ng_step_ratio` (ratios to the gradient), `ggn_vs_bare_linearize_ratio` and a few
+more keys.
 
 Usage: `python benchmarks/bench_curvature.py [--repeats 5] [--only mlp784-500-10_b512] [--shared]`.
 """
@@ -68,10 +73,10 @@ def _functions(apply_fn, family):
 
     grad = jax.jit(jax.grad(loss))
 
-    def ggn_loop(n):
+    def ggn_loop(n, operator=functools.partial(natgrad.ggn_operator, apply_fn, family=family)):
         @jax.jit
         def run(p, x, v):
-            mv = natgrad.ggn_operator(apply_fn, p, x, family)
+            mv = operator(p, x)
 
             def body(_, u):
                 gu = mv(u)
@@ -100,18 +105,38 @@ def _functions(apply_fn, family):
     def ng_step_shared(p, s, x, y):
         return step(p, s, (x, y), (x,))
 
-    return grad, ggn_loop(LOOPS[0]), ggn_loop(LOOPS[1]), hvp, ng_step, ng_step_shared, rule
+    bare = functools.partial(_bare_ggn_operator, apply_fn)
+    loops = [ggn_loop(n) for n in LOOPS] + [ggn_loop(n, bare) for n in LOOPS]
+    return grad, loops, hvp, ng_step, ng_step_shared, rule
+
+
+def _bare_ggn_operator(apply_fn, p, x):
+    """The softmax GGN product with JAX alone, linearized once: the reference natgrad's
+    `ggn_operator` is held to (`ggn_vs_bare_linearize_ratio`)."""
+    r, jvp_fn = jax.linearize(lambda q: apply_fn(q, x), p)
+    vjp_fn = jax.linear_transpose(jvp_fn, p)
+    y = jax.nn.softmax(r, axis=-1)
+    inv_n = 1.0 / r.shape[0]
+
+    def matvec(v):
+        yu = y * jvp_fn(v)
+        return vjp_fn((yu - y * jnp.sum(yu, axis=-1, keepdims=True)) * inv_n)[0]
+
+    return matvec
 
 
 def bench(name, hidden, batch, repeats, shared=False):
     family = families.Categorical()
     apply_fn, params, x, y, xm, v = _setup(hidden, batch)
-    grad, ggn_k, ggn_2k, hvp, ng_step, ng_step_shared, rule = _functions(apply_fn, family)
+    grad, (ggn_k, ggn_2k, bare_k, bare_2k), hvp, ng_step, ng_step_shared, rule = _functions(
+        apply_fn, family)
     state = natgrad.natural_gradient_init(params, rule)
     calls = {
         "grad": lambda: grad(params, x, y),
         "ggn_lo": lambda: ggn_k(params, xm, v),
         "ggn_hi": lambda: ggn_2k(params, xm, v),
+        "bare_lo": lambda: bare_k(params, xm, v),
+        "bare_hi": lambda: bare_2k(params, xm, v),
         "hvp": lambda: hvp(params, x, y, v),
         "ng_step": lambda: ng_step(params, state, x, y, xm),
     }
@@ -138,12 +163,15 @@ def bench(name, hidden, batch, repeats, shared=False):
     assert int(info.iterations) == K, "all CG iterations must run"
     g = med["grad"]
     ggn_marginal = (med["ggn_hi"] - med["ggn_lo"]) / (LOOPS[1] - LOOPS[0])
+    bare_marginal = (med["bare_hi"] - med["bare_lo"]) / (LOOPS[1] - LOOPS[0])
     out = {
         "grad_ms": round(g, 3),
         "ggn_ratio": round(ggn_marginal / g, 4),
         "hvp_ratio": round(med["hvp"] / g, 4),
         "ng_step_ratio": round(med["ng_step"] / g, 4),
         "ggn_amortised_ratio": round(med["ggn_hi"] / LOOPS[1] / g, 4),
+        "ggn_vs_bare_linearize_ratio": round(ggn_marginal / bare_marginal, 4),
+        "ggn_vs_bare_amortised_ratio": round(med["ggn_hi"] / med["bare_hi"], 4),
         "ggn_ms": round(ggn_marginal, 3),
         "hvp_ms": round(med["hvp"], 3),
         "ng_step_ms": round(med["ng_step"], 3),
@@ -155,6 +183,8 @@ def bench(name, hidden, batch, repeats, shared=False):
     if c["grad"] > 0:
         out["cpu_ggn_ratio"] = round((c["ggn_hi"] - c["ggn_lo"]) / (LOOPS[1] - LOOPS[0]) / c["grad"], 4)
         out["cpu_hvp_ratio"] = round(c["hvp"] / c["grad"], 4)
+        out["cpu_ggn_vs_bare_linearize_ratio"] = round(
+            (c["ggn_hi"] - c["ggn_lo"]) / (c["bare_hi"] - c["bare_lo"]), 4)
         out["cpu_ng_step_ratio"] = round(c["ng_step"] / c["grad"], 4)
     if shared:
         out["ng_step_shared_ratio"] = round(med["ng_step_shared"] / g, 4)
@@ -187,6 +217,8 @@ def main(argv=None):
         if "cpu_ggn_ratio" in r:
             print(f"{'':<24}{'(CPU time)':>10}{r['cpu_ggn_ratio']:>10.3f}{'':>12}"
                   f"{r['cpu_hvp_ratio']:>10.3f}{r['cpu_ng_step_ratio']:>11.2f}")
+        print(f"{'':<24}GGN product / bare linearize-once product: "
+              f"{r['ggn_vs_bare_linearize_ratio']:.3f} (T(30): {r['ggn_vs_bare_amortised_ratio']:.3f})")
         if args.shared:
             print(f"{'':<24}step with metric batch = gradient batch: "
                   f"{r['ng_step_shared_ratio']:.2f} gradients")

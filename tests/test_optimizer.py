@@ -173,32 +173,140 @@ def test_step_is_jittable_and_reports():
     jax.lax.fori_loop(0, 2, body, (params, natgrad.natural_gradient_init(params, rule)))
 
 
-def test_optax_transformation_matches_plain_step(x64):
+# --- the optax transformations -------------------------------------------------------------
+
+
+def _loss(apply_fn, family, x, y):
+    return lambda p: jnp.mean(family.nll(apply_fn(p, x), y))
+
+
+@pytest.mark.parametrize("metric_inputs", ["unlabeled", "shared"])
+def test_chain_clip_natural_gradient_schedule_matches_hand_written_step(x64, metric_inputs):
+    """clip_by_global_norm → scale_by_natural_gradient → schedule, jitted, against numpy: clip g,
+    solve (G + λI) x = g_clipped with G materialised, θ ← θ − schedule(count)·x."""
     family = families.Categorical()
     apply_fn, params, x, y, xu = _mlp_problem()
-    rule = dmp.LevenbergMarquardt(initial=0.3)
-    kw = dict(damping=rule, metric="fisher", solver="cg", max_iters=7, rtol=1e-6)
-    tx = natgrad.natural_gradient(apply_fn, family, 0.7, **kw)
-    p_plain, s_plain = params, natgrad.natural_gradient_init(params, rule)
-    p_optax, s_optax = params, tx.init(params)
-    loss_fn = lambda p: jnp.mean(family.nll(apply_fn(p, x), y))  # noqa: E731
-    plain = jax.jit(functools.partial(natgrad.natural_gradient_step, apply_fn, family=family,
-                                      learning_rate=0.7, **kw))
+    xm = xu if metric_inputs == "unlabeled" else x
+    lam, clip = 0.05, 0.05
+    schedule = optax.exponential_decay(0.8, transition_steps=1, decay_rate=0.5)  # of an int32 count
+    tx = optax.chain(
+        optax.clip_by_global_norm(clip),
+        natgrad.scale_by_natural_gradient(apply_fn, family, damping=lam, max_iters=200, rtol=1e-13),
+        optax.scale_by_learning_rate(schedule))
+    loss_fn = _loss(apply_fn, family, x, y)
+
+    @jax.jit
+    def step(p, s):
+        updates, s = tx.update(jax.grad(loss_fn)(p), s, p, metric_batch=(xm,), grad_batch=(x, y))
+        return optax.apply_updates(p, updates), s
+
+    p, s = params, tx.init(params)
+    flat, unravel = ravel_pytree(params)
+    for k in range(3):
+        p, s = step(p, s)
+        g = np.asarray(ravel_pytree(jax.grad(loss_fn)(unravel(flat)))[0])
+        assert np.linalg.norm(g) > clip  # the clip is active
+        g_clipped = g * clip / np.linalg.norm(g)
+        m = np.asarray(_dense_metric("fisher", apply_fn, unravel(flat), xm, None, family))
+        flat = flat - float(schedule(jnp.int32(k))) * np.linalg.solve(m + lam * np.eye(flat.size), g_clipped)
+        np.testing.assert_allclose(ravel_pytree(p)[0], flat, rtol=1e-9, atol=1e-12)
+    info = s[1].info
+    assert int(info.flag) == natgrad.solvers.CONVERGED and float(info.damping) == lam
+    assert float(info.grad_norm) == pytest.approx(clip)  # the transformation saw clipped updates
+    assert np.isfinite(float(info.loss)) == (metric_inputs == "shared")  # free with the shared path
+
+
+def test_levenberg_marquardt_rho_uses_the_applied_update(x64):
+    """With a scale chained after the transformation, ρ of step t (evaluated at call t+1 on that
+    call's batch) uses the applied update d = θ_{t+1} − θ_t, and λ follows the rule before each
+    solve; checked against the dense quadratic (linear model, Gaussian: L is its own model)."""
+    apply_fn, params, x, t = _quadratic_problem()
+    family = families.Gaussian(1.0)
+    rule = dmp.LevenbergMarquardt(initial=1e-3, minimum=1e-9, maximum=1e3)
+    lr = optax.piecewise_constant_schedule(0.6, {3: 1 / 6})  # applied: ×3 → 1.8, then 0.5
+    tx = optax.chain(
+        natgrad.scale_by_natural_gradient(apply_fn, family, damping=rule, max_iters=50, rtol=1e-13),
+        optax.scale_by_learning_rate(lr), optax.scale(3.0))
+    batches = [(x[i::2], t[i::2]) for i in (0, 1)]  # two alternating gradient batches
+
+    @jax.jit
+    def step(p, s, xb, tb):
+        g = jax.grad(_loss(apply_fn, family, xb, tb))(p)
+        updates, s = tx.update(g, s, p, grad_batch=(xb, tb))
+        return optax.apply_updates(p, updates), s
+
+    flat, unravel = ravel_pytree(params)
+    flat_loss = [jax.jit(lambda f, b=b: _loss(apply_fn, family, *b)(unravel(f))) for b in batches]
+    p, s, lam, prev, factors = params, tx.init(params), rule.initial, None, []
+    for k in range(7):
+        f = flat_loss[k % 2]
+        p, s = step(p, s, *batches[k % 2])
+        info = s[0].info
+        if prev is None:
+            assert np.isnan(float(info.rho))
+        else:
+            d = flat - prev
+            rho = float((f(flat) - f(prev)) / jnp.dot(jax.grad(f)(prev), d))
+            np.testing.assert_allclose(float(info.rho), rho, rtol=1e-8)
+            new = float(rule.update(jnp.float64(lam), rho))
+            factors.append(round(new / lam, 6))
+            lam = new
+        assert float(info.damping) == pytest.approx(lam, rel=1e-12)
+        a = jax.hessian(f)(flat)
+        direction = np.linalg.solve(a + lam * np.eye(flat.size), jax.grad(f)(flat))
+        prev, flat = flat, flat - 3.0 * float(lr(jnp.int32(k))) * direction
+        np.testing.assert_allclose(ravel_pytree(p)[0], flat, rtol=1e-9, atol=1e-12)
+    assert 1.5 in factors and round(2 / 3, 6) in factors, factors  # λ went up and came down
+
+
+@pytest.mark.parametrize("damping", [dmp.Constant(0.3), dmp.LevenbergMarquardt(initial=0.3)])
+def test_natural_gradient_chain_equals_plain_step(x64, damping):
+    """`natural_gradient` + `optax.apply_updates` gives `natural_gradient_step`'s parameters (−η·ng)
+    and, with the gradient batch fixed, the same λ: ρ evaluated one call later sees the same
+    update; the plain step's λ after step t is the transformation's λ at call t+1."""
+    family = families.Categorical()
+    apply_fn, params, x, y, xu = _mlp_problem()
+    schedule = optax.linear_schedule(0.9, 0.3, 4)
+    kw = dict(damping=damping, metric="fisher", solver="cg", max_iters=7, rtol=1e-6)
+    tx = natgrad.natural_gradient(apply_fn, family, schedule, **kw)
+    plain = jax.jit(functools.partial(natgrad.natural_gradient_step, apply_fn, family=family, **kw))
 
     @jax.jit
     def with_optax(p, s):
-        loss, grads = jax.value_and_grad(loss_fn)(p)
-        updates, s = tx.update(grads, s, p, metric_batch=(xu,), grad_batch=(x, y), loss=loss)
+        grads = jax.grad(_loss(apply_fn, family, x, y))(p)
+        updates, s = tx.update(grads, s, p, metric_batch=(xu,), grad_batch=(x, y))
         return optax.apply_updates(p, updates), s
 
-    for _ in range(3):
-        p_plain, s_plain, info = plain(p_plain, s_plain, (x, y), (xu,))
+    p_plain, s_plain = params, natgrad.natural_gradient_init(params, damping)
+    p_optax, s_optax = params, tx.init(params)
+    for k in range(4):
+        lam_next = s_plain.damping  # the λ the plain step uses now
+        p_plain, s_plain, info = plain(p_plain, s_plain, (x, y), (xu,), learning_rate=schedule(jnp.int32(k)))
         p_optax, s_optax = with_optax(p_optax, s_optax)
         np.testing.assert_allclose(ravel_pytree(p_optax)[0], ravel_pytree(p_plain)[0],
                                    rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(s_optax.damping, s_plain.damping, rtol=1e-6)
-        np.testing.assert_allclose(s_optax.info.rho, info.rho, rtol=1e-8)
-    assert int(s_optax.count) == 3
+        np.testing.assert_allclose(s_optax[0].info.damping, lam_next, rtol=1e-12)
+        assert float(s_optax[0].info.iterations) == float(info.iterations)
+    assert int(s_optax[0].count) == 4
+    assert (s_optax[0].previous_params is None) == isinstance(damping, dmp.Constant)
+
+
+def test_transformation_state_runs_through_a_scan():
+    """A fixed state structure from `init(params)`: the chain runs inside `jax.lax.scan`."""
+    family = families.Categorical()
+    apply_fn, params, x, y, xu = _mlp_problem()
+    tx = natgrad.natural_gradient(apply_fn, family, 0.5, damping=dmp.LevenbergMarquardt(1.0),
+                                  max_iters=5)
+
+    def body(carry, _):
+        p, s = carry
+        updates, s = tx.update(jax.grad(_loss(apply_fn, family, x, y))(p), s, p,
+                               metric_batch=xu, grad_batch=(x, y))
+        return (optax.apply_updates(p, updates), s), s[0].info.rho
+
+    (_, s), rhos = jax.jit(lambda p: jax.lax.scan(body, (p, tx.init(p)), None, length=3))(params)
+    assert np.isnan(float(rhos[0])) and np.all(np.isfinite(np.asarray(rhos[1:])))
+    assert int(s[0].count) == 3
 
 
 def test_natural_gradient_beats_gradient_descent_on_badly_scaled_problem(x64):

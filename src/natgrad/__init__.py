@@ -4,6 +4,7 @@ The library (families, curvature, pytree, solvers, damping, optimizer) imports o
 the study (`natgrad.study`) builds on it and is never imported from here.
 """
 
+__version__ = "0.2.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
 from . import damping, families, pytree, solvers
 from .curvature import (
     empirical_fisher_operator,
@@ -18,6 +19,7 @@ from .optimizer import (
     natural_gradient,
     natural_gradient_init,
     natural_gradient_step,
+    scale_by_natural_gradient,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "natural_gradient_step",
     "natural_gradient_init",
     "natural_gradient",
+    "scale_by_natural_gradient",
     "NaturalGradientState",
     "StepInfo",
 ]

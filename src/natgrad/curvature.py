@@ -37,6 +37,8 @@ __all__ = [
     "metric_kind",
     "metric_operator",
     "loss_gradient_and_metric",
+    "split_metric_batch",
+    "shares_linearization",
 ]
 
 
@@ -189,8 +191,10 @@ def _needs_targets(kind):
     return ValueError(f"metric {kind!r} needs targets: pass metric_batch=(inputs, targets)")
 
 
-def _split_metric_batch(metric_batch, grad_batch):
-    """(inputs, targets-or-None) of the metric batch; None means the gradient batch's inputs."""
+def split_metric_batch(metric_batch, grad_batch=None):
+    """(inputs, targets or None) of a metric batch given as `inputs`, `(inputs,)` or
+    `(inputs, targets)`; None means the gradient batch's inputs. One parser for every caller, so
+    the formats accepted are the same everywhere."""
     if metric_batch is None:
         return grad_batch[0], None
     if isinstance(metric_batch, (tuple, list)):
@@ -229,7 +233,7 @@ def metric_operator(
     kind = metric_kind(metric)
     if metric_batch is None:
         raise ValueError("metric_operator needs a metric batch: inputs or (inputs, targets)")
-    mx, mt = _split_metric_batch(metric_batch, None)
+    mx, mt = split_metric_batch(metric_batch)
     return _kind_operator(apply_fn, params, mx, mt, family, kind)
 
 
@@ -248,6 +252,16 @@ def _shared_linearization(apply_fn, params, x, t, family, kind):
         return jnp.mean(l), g, _empirical_matvec(l, jvp_fn, vjp_fn, centred=(kind == "centred"))
     (loss, g), hvp = jax.linearize(jax.value_and_grad(mean_nll(apply_fn, x, t, family)), params)
     return loss, g, lambda v: hvp(v)[1]
+
+
+def shares_linearization(grad_batch: tuple, metric_batch: Any, metric: str = "fisher") -> bool:
+    """Whether `loss_gradient_and_metric` takes L, g and the metric from one linearization: the
+    metric batch's inputs are the gradient batch's inputs (the same object) and, for the metrics
+    that need targets, its targets are the gradient batch's or none are given. Callers use it to
+    know whether L comes for free with the metric."""
+    x, t = grad_batch
+    mx, mt = split_metric_batch(metric_batch, grad_batch)
+    return mx is x and (metric_kind(metric) == "fisher" or mt is None or mt is t)
 
 
 def loss_gradient_and_metric(
@@ -275,13 +289,12 @@ def loss_gradient_and_metric(
     """
     kind = metric_kind(metric)
     x, t = grad_batch
-    mx, mt = _split_metric_batch(metric_batch, grad_batch)
-    same = mx is x
+    mx, mt = split_metric_batch(metric_batch, grad_batch)
     if kind in _NEEDS_TARGETS and mt is None:
-        if not same:
+        if mx is not x:
             raise _needs_targets(kind)
         mt = t
-    if same and (kind == "fisher" or mt is t):
+    if shares_linearization(grad_batch, metric_batch, metric):
         return _shared_linearization(apply_fn, params, x, t, family, kind)
     matvec = _kind_operator(apply_fn, params, mx, mt, family, kind)
     loss, g = jax.value_and_grad(mean_nll(apply_fn, x, t, family))(params)

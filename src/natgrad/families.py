@@ -9,7 +9,10 @@ Each family knows
   example: `F_r u` with `F_r = E_{t~p(t|r)}[∇_r log p ∇_r log pᵀ]`. For these matching (canonical)
   families it equals the Hessian of the NLL with respect to r, whatever t is (paper §7, eq. 14-21), so
   `J_rᵀ F_r J_r` is both the Fisher of eq. 8 and the extended Gauss-Newton matrix;
-- `sample(key, r)`: draws t ~ p(t | r).
+- `sample(key, r)`: draws t ~ p(t | r);
+- `check_targets(r, t, name)`: refuses targets that do not fit the outputs, by shape and dtype
+  (static under `jax.jit`), with a message naming `name`; `nll` calls it, so targets that would
+  broadcast silently (e.g. (n, 1) labels) fail at trace time instead of training on garbage.
 
 The r-space metrics are
 
@@ -33,6 +36,13 @@ __all__ = ["Family", "Gaussian", "Bernoulli", "Categorical"]
 
 class Family:
     """Interface shared by the output families (see the module docstring)."""
+
+    def check_targets(self, r, t, name: str = "targets") -> None:
+        """Targets shaped like the outputs r (arrays or `jax.ShapeDtypeStruct`); ValueError else."""
+        if tuple(t.shape) != tuple(r.shape):
+            raise ValueError(
+                f"{name} have shape {tuple(t.shape)} but {type(self).__name__} needs them shaped "
+                f"like the model's outputs, {tuple(r.shape)}")
 
     def mean(self, r):
         raise NotImplementedError
@@ -60,6 +70,8 @@ class Gaussian(Family):
         return r
 
     def nll(self, r, t):
+        t = jnp.asarray(t)
+        self.check_targets(r, t)
         var = self.std**2
         sq = jnp.sum(jnp.square(t - r), axis=-1)
         const = 0.5 * r.shape[-1] * math.log(2.0 * math.pi * var)
@@ -84,7 +96,9 @@ class Bernoulli(Family):
 
     def nll(self, r, t):
         # −t log σ(r) − (1 − t) log(1 − σ(r)) = softplus(r) − t r, stable for large |r|.
-        t = jnp.asarray(t, r.dtype)
+        t = jnp.asarray(t)
+        self.check_targets(r, t)
+        t = t.astype(r.dtype)
         return jnp.sum(jax.nn.softplus(r) - t * r, axis=-1)
 
     def output_metric_vp(self, r, u):
@@ -106,9 +120,30 @@ class Categorical(Family):
     def mean(self, r):
         return jax.nn.softmax(r, axis=-1)
 
+    def check_targets(self, r, t, name: str = "targets") -> None:
+        """Integer labels shaped like r without its last axis, or one-hot/probability targets
+        shaped like r; an (n, 1) integer array is refused rather than broadcast as soft targets."""
+        lead, k, shape = tuple(r.shape[:-1]), r.shape[-1], tuple(t.shape)
+        labels, onehot = f"{lead} integer labels", f"{tuple(r.shape)} one-hot/probability targets"
+        integer = jnp.issubdtype(t.dtype, jnp.integer)
+        if len(shape) == len(r.shape) - 1:
+            if shape != lead:
+                raise ValueError(f"{name} have shape {shape}; Categorical over outputs "
+                                 f"{tuple(r.shape)} needs {labels} or {onehot}")
+            if not integer:
+                raise TypeError(f"{name} of shape {shape} are class labels and must be integers, "
+                                f"got {t.dtype}; pass {labels} or {onehot}")
+        elif shape != tuple(r.shape):
+            if integer and len(shape) == len(r.shape) and shape[-1] == 1 and shape[:-1] == lead:
+                raise ValueError(f"{name} are integer labels of shape {shape}, which would "
+                                 f"broadcast as soft targets; pass {labels} or {onehot}")
+            raise ValueError(f"{name} have shape {shape}, but the model has {k} outputs "
+                             f"{tuple(r.shape)}: Categorical needs {labels} or {onehot}")
+
     def nll(self, r, t):
         logz = jax.nn.logsumexp(r, axis=-1)
         t = jnp.asarray(t)
+        self.check_targets(r, t)
         if t.ndim == r.ndim:  # one-hot or soft targets
             return logz * jnp.sum(t, axis=-1) - jnp.sum(t * r, axis=-1)
         picked = jnp.take_along_axis(r, t[..., None].astype(jnp.int32), axis=-1)[..., 0]

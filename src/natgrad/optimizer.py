@@ -1,4 +1,4 @@
-"""The natural-gradient step (paper Algorithm 1), as a plain function and as an optax transformation.
+"""The natural-gradient step (paper Algorithm 1), as a plain function and as optax transformations.
 
 One step at θ with learning rate η and damping λ:
 
@@ -12,16 +12,33 @@ One step at θ with learning rate η and damping λ:
 5. ρ = (L(θ_new) − L(θ)) / (−η g·ng) (eq. 30) on the gradient batch, and the damping rule's update
    of λ (Levenberg-Marquardt: eq. 29-30).
 
-ρ costs one extra forward pass (L at θ_new), so it is computed only when the damping rule needs it
-(`LevenbergMarquardt`) or when `compute_rho=True`; otherwise `StepInfo.rho` is NaN.
+When the metric batch's inputs are the gradient batch's inputs (the same array object), L and g
+come from the metric's own linearization: one forward pass for all three.
 
-When the metric batch's inputs are the gradient batch's inputs (the same array object, as when the
-caller passes the same minibatch twice), the gradient is taken from the metric's linearization
-(one forward pass for both) instead of a separate `value_and_grad`.
+Two faces, one core (`curvature.loss_gradient_and_metric` for step 1-2, `_natural_direction` for
+step 3, `_next_damping` for λ):
+
+- `natural_gradient_step` does all five steps; it knows the applied update −η·ng, so it evaluates ρ
+  at once (one extra forward at θ_new), only when the damping rule needs it or `compute_rho=True`.
+- `scale_by_natural_gradient` is an optax transformation that returns the direction
+  (M + λI)⁻¹·updates (step 3, for whatever gradient the chain hands it, e.g. clipped), and
+  `natural_gradient` chains it with `optax.scale_by_learning_rate`. The update actually applied is
+  whatever the rest of the chain makes of the direction, unknown when it returns. So ρ of step t
+  is evaluated at the next call, from the update that was applied, d = θ_{t+1} − θ_t: with θ_t kept
+  in the state, ρ_t = (L(θ_{t+1}) − L(θ_t)) / (∇L(θ_t)·d) on the gradient batch of call t+1
+  (L(θ_{t+1}) comes with that call's linearization; L(θ_t) and ∇L(θ_t)·d from one `jax.jvp` at
+  θ_t), and λ is updated before that call's solve — the λ sequence of an immediate evaluation
+  whenever the gradient batch is the same. Why this design rather than storing batch t for the
+  next call: the state must have a fixed structure from `init(params)` (for `jax.lax.scan` and
+  `fori_loop` training loops), and `init` cannot know the batch's shape; it holds one parameter-
+  sized copy θ_t, and only when ρ is needed (constant damping carries nothing extra). With
+  minibatches ρ_t is then measured on data that step t was not fitted to. The first call has no
+  previous step: ρ is NaN and λ keeps its initial value.
 
 Everything is jittable: `apply_fn`, `family`, `damping`, `metric`, `solver`, `max_iters` and
 `compute_rho` are static (close over them, e.g. with `functools.partial`, before `jax.jit`);
-params, state, batches, learning rate and rtol may be traced.
+params, state, batches, learning rate and rtol may be traced. Shapes and dtypes of params and
+batches are checked at trace time (`natgrad.checks`).
 """
 from __future__ import annotations
 
@@ -31,9 +48,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import pytree
+from . import checks, pytree
 from . import solvers as _solvers
-from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind, metric_operator
+from .curvature import (
+    METRICS,
+    loss_gradient_and_metric,
+    mean_nll,
+    metric_kind,
+    metric_operator,
+    shares_linearization,
+)
 from .damping import Constant, as_damping
 
 PyTree = Any
@@ -43,6 +67,7 @@ __all__ = [
     "NaturalGradientState",
     "natural_gradient_init",
     "natural_gradient_step",
+    "scale_by_natural_gradient",
     "natural_gradient",
     "METRICS",  # re-exported from natgrad.curvature, where metric names are resolved
 ]
@@ -51,13 +76,15 @@ __all__ = [
 class StepInfo(NamedTuple):
     """What one natural-gradient step did (JAX scalars: a jittable pytree).
 
-    loss: L(θ), the mean NLL on the gradient batch before the step.
-    grad_norm: ‖g‖.
+    loss: L(θ), the mean NLL on the gradient batch before the step (NaN in the optax
+        transformation when it had no gradient batch, or needed no loss and shared no
+        linearization).
+    grad_norm: ‖g‖ (in the transformation: the norm of the incoming updates).
     iterations, relative_residual, flag: the solver's `SolverInfo` (flags in `natgrad.solvers`).
-    rho: the reduction ratio of eq. 30, (L(θ_new) − L(θ)) / (−η g·ng); NaN when not computed
-        (constant damping without `compute_rho=True`).
-    damping: the λ used for this step.
-    step_norm: ‖θ_new − θ‖ = η‖ng‖.
+    rho: the reduction ratio of eq. 30 of this step (plain step) or, in the transformation, of the
+        previous step, measured at this call; NaN when not computed.
+    damping: the λ used for this step's solve.
+    step_norm: ‖θ_new − θ‖ = η‖ng‖ (in the transformation: ‖ng‖, the returned direction's norm).
     """
 
     loss: jax.Array
@@ -71,11 +98,16 @@ class StepInfo(NamedTuple):
 
 
 class NaturalGradientState(NamedTuple):
-    """The optimizer's state: step count, current damping λ, and the last step's info."""
+    """The optimizer's state: step count, damping λ, the last step's info and, for the optax
+    transformation when ρ is needed, the parameters of the previous call (else None).
+
+    λ is the one for the next solve (plain step) or the one of the last solve (transformation,
+    which revises it from the applied update at its next call before solving)."""
 
     count: jax.Array
     damping: jax.Array
     info: StepInfo
+    previous_params: Optional[PyTree] = None
 
 
 def _empty_info(dtype) -> StepInfo:
@@ -89,6 +121,7 @@ def natural_gradient_init(params: PyTree, damping=Constant(0.0)) -> NaturalGradi
     """The initial state for `natural_gradient_step` (λ from the damping rule, or a number), with
     λ in the parameters' floating dtype."""
     rule = as_damping(damping)
+    checks.check_params(params)
     dtype = pytree.scalar_dtype(params)
     return NaturalGradientState(
         count=jnp.zeros((), jnp.int32),
@@ -105,6 +138,10 @@ def _solver(solver) -> Callable:
     if solver in ("minres_qlp", "minres-qlp", "minresqlp"):
         return _solvers.minres_qlp
     raise ValueError(f"unknown solver {solver!r}: 'cg', 'minres_qlp' or a callable")
+
+
+def _needs_rho(rule, compute_rho) -> bool:
+    return bool(getattr(rule, "needs_rho", True)) if compute_rho is None else bool(compute_rho)
 
 
 def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
@@ -130,10 +167,32 @@ def _natural_direction(g, matvec, damping, solver, max_iters, rtol):
     return pytree.scale(safe, x), gnorm, sinfo
 
 
+def _next_damping(rule, lam, rho):
+    """The damping rule's λ after a step with reduction ratio ρ, in λ's dtype."""
+    return jnp.asarray(rule.update(lam, rho), lam.dtype)
+
+
 def _reduction_ratio(loss_fn, new_params, loss, eta, g, ng, dtype):
     """ρ of eq. 30, (L(θ_new) − L(θ)) / (−η g·ng): actual over predicted reduction, for the damping
     rule; costs one forward pass at θ_new."""
     return ((loss_fn(new_params) - loss) / (-eta * pytree.vdot(g, ng))).astype(dtype)
+
+
+def _applied_reduction_ratio(loss_fn, previous, params, loss, dtype):
+    """ρ of eq. 30 for the update d = θ − θ_prev that was applied, (L(θ) − L(θ_prev)) / (∇L(θ_prev)·d),
+    L(θ) given; L(θ_prev) and the directional derivative from one `jax.jvp` at θ_prev."""
+    d = jax.tree_util.tree_map(lambda a, b: a - b, params, previous)
+    loss_prev, predicted = jax.jvp(loss_fn, (previous,), (d,))
+    return ((loss - loss_prev) / predicted).astype(dtype)
+
+
+def _revised_damping(rule, state, loss_fn, params, loss, dtype):
+    """(λ, ρ) at a transformation call: ρ of the previous step from the update that was applied,
+    and the rule's λ from it; on the first call (no previous step) ρ is NaN and λ unchanged."""
+    rho = _applied_reduction_ratio(loss_fn, state.previous_params, params, loss, dtype)
+    first = state.count == 0
+    rho = jnp.where(first, jnp.nan, rho)
+    return jnp.where(first, state.damping, _next_damping(rule, state.damping, rho)), rho
 
 
 def natural_gradient_step(
@@ -180,8 +239,7 @@ def natural_gradient_step(
     metric_kind(metric)  # reject an unknown name before tracing anything
     rule = as_damping(damping)
     solve = _solver(solver)
-    if compute_rho is None:
-        compute_rho = bool(getattr(rule, "needs_rho", True))
+    checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
 
     loss, g, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch, metric_batch, family,
                                                metric)
@@ -191,15 +249,94 @@ def natural_gradient_step(
     dtype = pytree.scalar_dtype(params)
     eta = jnp.asarray(learning_rate, dtype)
     new_params = jax.tree_util.tree_map(lambda p, d: (p - eta * d).astype(p.dtype), params, ng)
-    if compute_rho:
+    if _needs_rho(rule, compute_rho):
         x, t = grad_batch
         rho = _reduction_ratio(mean_nll(apply_fn, x, t, family), new_params, loss, eta, g, ng, dtype)
     else:
         rho = jnp.full((), jnp.nan, dtype)
-    new_lam = jnp.asarray(rule.update(lam, rho), state.damping.dtype)
+    new_lam = _next_damping(rule, lam, rho)
 
     info = _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype)
     return new_params, NaturalGradientState(state.count + 1, new_lam, info), info
+
+
+def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric, need_loss):
+    """(L or NaN, v ↦ M v) for the transformation: L on the gradient batch when ρ needs it or when
+    it comes free with a shared linearization, the metric on the metric batch."""
+    dtype = pytree.scalar_dtype(params)
+    if grad_batch is not None and (need_loss or shares_linearization(grad_batch, metric_batch,
+                                                                     metric)):
+        loss, _, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch, metric_batch,
+                                                   family, metric)
+        return jnp.asarray(loss, dtype), matvec
+    batch = grad_batch if metric_batch is None else metric_batch
+    return jnp.full((), jnp.nan, dtype), metric_operator(apply_fn, params, batch, family, metric)
+
+
+def scale_by_natural_gradient(
+    apply_fn: Callable[[PyTree, Any], jax.Array],
+    family,
+    *,
+    damping=Constant(0.0),
+    metric: str = "fisher",
+    solver: Union[str, Callable] = "cg",
+    max_iters: int = 20,
+    rtol: float = 1e-4,
+    compute_rho: Optional[bool] = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Precondition the incoming updates by the damped metric: u ↦ (M + λI)⁻¹ u (no learning rate).
+
+    The updates it receives are the gradient of the mean NLL, possibly already transformed by
+    earlier links of a chain (e.g. `optax.clip_by_global_norm`); it returns the natural-gradient
+    direction, to be scaled by later links (`natural_gradient` adds the learning rate). The metric
+    is taken at `params`; `update(updates, state, params, metric_batch=..., grad_batch=...)`:
+
+    - `metric_batch`: the metric's batch, `inputs`, `(inputs,)` or `(inputs, targets)` (the
+      covariance metrics and the Hessian need targets); None: the gradient batch;
+    - `grad_batch`: `(inputs, targets)` of the gradient. Needed when ρ is (Levenberg-Marquardt
+      damping or `compute_rho=True`): ρ of the previous step is evaluated on it from the update
+      that was actually applied (see the module docstring). When its inputs are the metric
+      batch's, L comes from the metric's linearization.
+
+    Other extra arguments are ignored (a chain passes them to every link). The state is a
+    `NaturalGradientState`; its `info` describes the last call. Arguments as for
+    `natural_gradient_step`.
+    """
+    if family is None:
+        raise TypeError("scale_by_natural_gradient needs an output family")
+    metric_kind(metric)  # reject an unknown name when the transformation is built
+    rule = as_damping(damping)
+    solve = _solver(solver)
+    need_rho = _needs_rho(rule, compute_rho)
+
+    def init_fn(params):
+        state = natural_gradient_init(params, rule)
+        return state._replace(previous_params=params) if need_rho else state
+
+    def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError("scale_by_natural_gradient needs params (the metric is taken at θ)")
+        if metric_batch is None and grad_batch is None:
+            raise ValueError("scale_by_natural_gradient needs metric_batch=inputs or "
+                             "(inputs, targets) (or grad_batch=(inputs, targets))")
+        if need_rho and grad_batch is None:
+            raise ValueError("ρ (Levenberg-Marquardt damping) needs grad_batch=(inputs, targets)")
+        checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
+        checks.check_updates(updates, params)
+        loss, matvec = _transform_metric(apply_fn, params, grad_batch, metric_batch, family,
+                                         metric, need_rho)
+        dtype = pytree.scalar_dtype(params)
+        lam, rho = state.damping, jnp.full((), jnp.nan, dtype)
+        if need_rho:
+            lam, rho = _revised_damping(rule, state, mean_nll(apply_fn, *grad_batch, family),
+                                        params, loss, dtype)
+        ng, gnorm, sinfo = _natural_direction(updates, matvec, lam, solve, max_iters, rtol)
+        info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
+        previous = params if need_rho else None
+        return ng, NaturalGradientState(state.count + 1, lam, info, previous)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def natural_gradient(
@@ -214,61 +351,17 @@ def natural_gradient(
     rtol: float = 1e-4,
     compute_rho: Optional[bool] = None,
 ) -> optax.GradientTransformationExtraArgs:
-    """The natural-gradient step as an optax transformation.
+    """The natural-gradient step as an optax optimizer: `scale_by_natural_gradient` chained with
+    `optax.scale_by_learning_rate(learning_rate)`, so its updates are −η (M + λI)⁻¹ grads and
+    `optax.apply_updates` gives `natural_gradient_step`'s parameters (for constant damping;
+    ρ is evaluated one call later, see the module docstring).
 
-    `update(grads, state, params, *, metric_batch, grad_batch=None, loss=None)` turns the gradient
-    `grads` (of the mean NLL on the gradient batch) into the update `−η (M + λI)⁻¹ grads`;
-    `optax.apply_updates(params, updates)` then gives the same parameters as
-    `natural_gradient_step`. Extra arguments:
-
-    - `metric_batch`: the metric's batch (`inputs`, `(inputs,)` or `(inputs, targets)`); for the
-      covariance metrics and the Hessian, the targets are needed;
-    - `grad_batch`: `(inputs, targets)` of the gradient, needed for ρ (Levenberg-Marquardt damping,
-      or `compute_rho=True`), and used as the metric batch when `metric_batch` is None;
-    - `loss`: L(θ) on the gradient batch, if already known (else recomputed when ρ needs it).
-
-    `learning_rate` may be an optax schedule (a function of the step count). The state is a
-    `NaturalGradientState`; its `info` is the last step's `StepInfo`.
+    `learning_rate` is a float or an optax schedule (a function of the step count). The state is
+    the chain's: `(NaturalGradientState, ScaleByScheduleState or EmptyState)`. The extra arguments
+    of `update` are those of `scale_by_natural_gradient`.
     """
-    metric_kind(metric)  # reject an unknown name when the transformation is built
-    rule = as_damping(damping)
-    solve = _solver(solver)
-    need_rho = bool(getattr(rule, "needs_rho", True)) if compute_rho is None else compute_rho
-
-    def init_fn(params):
-        return natural_gradient_init(params, rule)
-
-    def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, loss=None,
-                  **extra_args):
-        del extra_args
-        if params is None:
-            raise ValueError("natural_gradient needs params (the metric is taken at θ)")
-        if metric_batch is None:
-            if grad_batch is None:
-                raise ValueError("natural_gradient needs metric_batch (or grad_batch)")
-            metric_batch = grad_batch
-        matvec = metric_operator(apply_fn, params, metric_batch, family, metric)
-
-        dtype = pytree.scalar_dtype(params)
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        eta = jnp.asarray(lr, dtype)
-        lam = state.damping
-        ng, gnorm, sinfo = _natural_direction(updates, matvec, lam, solve, max_iters, rtol)
-        new_updates = jax.tree_util.tree_map(lambda d, p: (-eta * d).astype(p.dtype), ng, params)
-        nan = jnp.full((), jnp.nan, dtype)
-        loss0 = nan if loss is None else jnp.asarray(loss, dtype)
-        rho = nan
-        if need_rho:
-            if grad_batch is None:
-                raise ValueError("ρ (Levenberg-Marquardt damping) needs grad_batch=(inputs, targets)")
-            x, t = grad_batch
-            f = mean_nll(apply_fn, x, t, family)
-            if loss is None:
-                loss0 = jnp.asarray(f(params), dtype)
-            new_params = optax.apply_updates(params, new_updates)
-            rho = _reduction_ratio(f, new_params, loss0, eta, updates, ng, dtype)
-        new_lam = jnp.asarray(rule.update(lam, rho), state.damping.dtype)
-        info = _step_info(loss0, gnorm, sinfo, rho, lam, eta, ng, dtype)
-        return new_updates, NaturalGradientState(state.count + 1, new_lam, info)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.chain(
+        scale_by_natural_gradient(apply_fn, family, damping=damping, metric=metric, solver=solver,
+                                  max_iters=max_iters, rtol=rtol, compute_rho=compute_rho),
+        optax.scale_by_learning_rate(learning_rate),
+    )

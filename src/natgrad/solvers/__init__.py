@@ -15,7 +15,15 @@ LEAST_SQUARES                2  MINRES-QLP: inconsistent system, converged to pi
 NEGATIVE_CURVATURE           3  CG: pᵀ(A+λI)p ≤ 0 met (not positive definite)
 BREAKDOWN                    4  non-finite numbers, or the recurrence broke down
 ZERO_RHS                     5  b = 0, x = 0 returned exactly
+XNORM_LIMIT                  6  MINRES-QLP: newest component dropped, it would push ‖x‖ past
+                                maxxnorm (the usual exit on singular inconsistent systems)
+ACOND_LIMIT                  7  MINRES-QLP: condition estimate reached acondlim
+SINGULAR                     8  MINRES-QLP: last pivot of the Lanczos LQ factor ≤ eps·‖A+λI‖,
+                                newest component dropped
 ==========================  ==  ==========================================================
+
+MINRES-QLP's safeguards are Choi, Paige & Saunders' (maxxnorm, acondlim, trancond keywords, their
+defaults); on singular inconsistent systems they are what keeps x close to pinv(A + λI) b.
 """
 from ._info import (
     BREAKDOWN,
@@ -25,6 +33,9 @@ from ._info import (
     MAX_ITERS,
     NEGATIVE_CURVATURE,
     ZERO_RHS,
+    XNORM_LIMIT,
+    ACOND_LIMIT,
+    SINGULAR,
     SolverInfo,
 )
 from ._cg import cg
@@ -40,6 +51,9 @@ __all__ = [
     "NEGATIVE_CURVATURE",
     "BREAKDOWN",
     "ZERO_RHS",
+    "XNORM_LIMIT",
+    "ACOND_LIMIT",
+    "SINGULAR",
     "FLAG_NAMES",
 ]
 

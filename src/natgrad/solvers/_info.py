@@ -11,8 +11,8 @@ CONVERGED = 0
 MAX_ITERS = 1
 #: MINRES-QLP only: b is not in the range of A + λI (an inconsistent system) and the iteration
 #: converged to the minimum-length least-squares solution pinv(A + λI) b: the least-squares
-#: optimality ‖(A + λI) r‖ ≤ rtol·‖A + λI‖·‖r‖ holds, or the Lanczos matrix became numerically
-#: singular. `relative_residual` is then ‖r‖/‖b‖ (> rtol), the least-squares residual.
+#: optimality ‖(A + λI) r‖ ≤ rtol·‖A + λI‖·‖r‖ holds. `relative_residual` is then ‖r‖/‖b‖
+#: (> rtol), the least-squares residual.
 LEAST_SQUARES = 2
 #: CG only: a direction p with pᵀ(A + λI)p ≤ 0 was met, so A + λI is not positive definite.
 #: x is the iterate before that direction (x = 0 if it happened on the first iteration).
@@ -22,6 +22,16 @@ NEGATIVE_CURVATURE = 3
 BREAKDOWN = 4
 #: b = 0: x = 0 is returned exactly, with zero iterations and relative residual 0.
 ZERO_RHS = 5
+#: MINRES-QLP only: the newest component of x would have pushed ‖x‖ past `maxxnorm`, so it was
+#: set to 0 and the iteration stopped (Choi-Paige-Saunders flag 6). The usual exit on a singular
+#: inconsistent system: x is then pinv(A + λI) b, to the accuracy the end of Lanczos allows.
+XNORM_LIMIT = 6
+#: MINRES-QLP only: the condition estimate ‖A + λI‖ / min|diag L_k| reached `acondlim` (their
+#: flag 7); the newest component was set to 0 if its own pivot put the estimate there.
+ACOND_LIMIT = 7
+#: MINRES-QLP only: the last pivot of the Lanczos matrix's LQ factor vanished (≤ eps·‖A + λI‖):
+#: T_k is singular, the newest component was set to 0 and the iteration stopped (their flag 9).
+SINGULAR = 8
 
 FLAG_NAMES = {
     CONVERGED: "converged",
@@ -30,6 +40,9 @@ FLAG_NAMES = {
     NEGATIVE_CURVATURE: "negative_curvature",
     BREAKDOWN: "breakdown",
     ZERO_RHS: "zero_rhs",
+    XNORM_LIMIT: "xnorm_limit",
+    ACOND_LIMIT: "acond_limit",
+    SINGULAR: "singular",
 }
 
 
@@ -40,7 +53,8 @@ class SolverInfo(NamedTuple):
     relative_residual: ‖b − (A + λI)x‖ / ‖b‖ of the returned x (0 when b = 0), from the
         solver's residual recurrence, which equals the true residual in exact arithmetic.
     flag: one of the module constants CONVERGED, MAX_ITERS, LEAST_SQUARES, NEGATIVE_CURVATURE,
-        BREAKDOWN, ZERO_RHS (int32); `FLAG_NAMES[int(flag)]` names it.
+        BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT, SINGULAR (int32); `FLAG_NAMES[int(flag)]`
+        names it.
     """
 
     iterations: jax.Array

@@ -4,47 +4,59 @@ Solves (A + damping·I) x = b for symmetric, possibly indefinite or singular A, 
 On a singular consistent system it returns the minimum-length solution, on an inconsistent one the
 minimum-length least-squares solution pinv(A + λI) b.
 
-Algorithm (the pure-QLP variant: every iteration does the QLP updates; the paper's optional MINRES
-phase, switched over to QLP once the condition estimate grows, is not implemented, it only saves a
-few flops per iteration and changes nothing in exact arithmetic):
+Algorithm, in the notation of the paper:
 
 1. Lanczos: (A + λI) V_k = V_{k+1} T_{k+1,k}, v_1 = b/β_1, three-term recurrence (α_k, β_{k+1}).
-2. Left reflections Q_k (QR): Q_k T_{k+1,k} = [R_k; 0], R_k upper triangular with diagonal λ_j,
-   superdiagonals γ_j, ε_j; the same reflections turn β_1 e_1 into (ζ_1, …, ζ_k, ζ̄_{k+1}), and
+2. Left reflections Q_k (QR): Q_k T_{k+1,k} = [R_k; 0], R_k upper triangular with diagonal γ_j,
+   superdiagonals δ_j, ε_j; the same reflections turn β_1 e_1 into (ζ_1, …, ζ_k, ζ̄_{k+1}), and
    ‖r_k‖ = |ζ̄_{k+1}|.
 3. Right reflections P_k (LQ): R_k = L_k P_k, L_k lower triangular with diagonal μ_j (the last two
    still provisional: μ̃_{k-1}, μ̄_k), subdiagonals ψ_j, ρ_j.
-4. x_k = W_k t_k with W_k = V_k P_kᵀ and L_k t_k = z_k (forward substitution, only the last three
+4. x_k = W_k t_k with W_k = V_k P_kᵀ and L_k t_k = z_k (forward substitution: only the last three
    components of t change per iteration, so only w_{k-2} is final and x accumulates τ_{k-2} w_{k-2};
-   the last two terms τ_{k-1} ẘ_{k-1} + τ_k w̄_k are added once, after the loop).
-5. Minimum length: when b is (numerically) outside the range of A + λI, Lanczos ends (β_{k+1} → 0)
-   with T_k singular: the last row of L_k is ≈ 0 and the minimum-length least-squares solution is
-   t_k = 0, so the final τ_k w̄_k term is dropped.
+   the last two terms τ_{k-1} ẘ_{k-1} + τ_k w̄_k are added once, after the loop).
+5. MINRES phase: while the condition estimate ‖A + λI‖/min_j μ_j is below `trancond`, x is the
+   plain MINRES iterate D_k z_k (D_k = V_k R_k⁻¹; the pair d_{k-1}, d_k sits in the two direction
+   slots); then one transfer, W_k = D_k L_k, and QLP updates from there on.
+6. Safeguards (the reference's): τ_k is set to 0, and the iteration stops, when it would push the
+   estimate ‖(τ_1, …, τ_k)‖ of ‖x‖ past `maxxnorm` (XNORM_LIMIT), when |μ̄_k| alone puts the
+   condition estimate past `acondlim` (ACOND_LIMIT) or when |μ̄_k| ≤ eps·‖A + λI‖ (SINGULAR). On a
+   singular inconsistent system the Krylov space is exhausted with μ̄_k → 0 while the residual does
+   not vanish: τ_k explodes, and dropping it leaves pinv(A + λI) b. In floating point, with many
+   distinct eigenvalues, the exhaustion is gradual (μ̄_k falls by a few per iteration) and every
+   iteration past it costs accuracy, so where the iteration stops decides the error.
 
-Stopping, checked after every iteration k:
+Stopping, checked after every iteration k, first match wins:
+- BREAKDOWN: a non-finite α/β (the step is not committed: x is the previous iterate).
+- XNORM_LIMIT: τ_k would push ‖x‖ past maxxnorm.
 - CONVERGED: ‖r_k‖ ≤ rtol·‖b‖.
-- LEAST_SQUARES: ‖(A+λI) r_{k-1}‖ ≤ rtol·‖A+λI‖·‖r_{k-1}‖ (least-squares optimality; ‖A+λI‖ is
-  the largest column norm of T seen so far, a lower bound), or T_k numerically singular
-  (|μ̄_k| ≤ 10·eps·‖A+λI‖, the end of Lanczos on an inconsistent system). τ_k is then dropped when
-  |μ̄_k| ≤ max(rtol, 10·eps)·‖A+λI‖, which gives pinv(A+λI) b.
+- LEAST_SQUARES: ‖(A+λI) r_{k-1}‖ ≤ rtol·‖A+λI‖·‖r_{k-1}‖ (least-squares optimality; ‖A+λI‖ is the
+  lower bound max(‖T e_j‖, μ_j)). τ_k is dropped if |μ̄_k| ≤ rtol·‖A+λI‖ (T_k singular at rtol).
+- XNORM_LIMIT: ‖x_{k-1}‖ already reached maxxnorm.
+- ACOND_LIMIT: the condition estimate reached acondlim.
+- SINGULAR: |μ̄_k| ≤ eps·‖A+λI‖.
+- BREAKDOWN: Lanczos ended (β_{k+1} ≤ eps·‖A+λI‖) without any of the above (rtol unreachable).
 - MAX_ITERS after max_iters iterations.
-- BREAKDOWN: Lanczos ended (β_{k+1} ≤ eps·‖A+λI‖) without any of the above, i.e. rtol is below
-  what the arithmetic can reach; or a non-finite α/β (the step is not committed: x is the previous
-  iterate).
+Differences from the reference code (minresqlp.m): rtol is relative to ‖b‖ (theirs to
+‖A‖‖x‖ + ‖b‖); the ‖x‖ rule holds whether or not the system looks like a least-squares one (as
+in its 2010 version; the 2013 one's `likeLS` condition can let an exploding τ_k through); τ_k is
+dropped on LEAST_SQUARES and ACOND_LIMIT as above (theirs keeps it: on a loose rtol its x can then
+be further from pinv(A) b than ‖pinv(A) b‖); the condition estimate is over the final μ_j and μ̄_k;
+their flags -1, 3, 4, 5 are not separate; `iterations` counts every product with A (theirs
+subtracts 1 on flags 2, 6, 7); acondlim and trancond default to their 1e15 and 1e7 in float64 and
+to the same multiples of 1/eps in other dtypes (so float32 runs QLP throughout).
 
 Implementation: one `lax.while_loop`; the scalar recurrences are branch-free (the first two
-iterations are handled by overriding the right reflections with (−1, 0)); their results pass
-through one `lax.cond` (which also freezes the vectors on a non-finite step) so that XLA
-materialises them once instead of fusing the whole scalar chain into each vector loop. Per
-iteration: one product with A, two inner products and about six fused vector passes.
+iterations are handled by overriding the right reflections with (−1, 0)). Every vector update,
+MINRES step, QLP step or the transfer followed by a QLP step, is one linear map of (x, w_a, w_b, v)
+whose nine coefficients pass through one `lax.cond` (which also turns a non-finite step into the
+identity), so that XLA materialises them once instead of fusing the whole scalar chain into each
+vector loop. Per iteration: one product with A, two inner products and four fused vector passes.
 
 Known limits: relative_residual is the recurrence's ‖r‖, which in ill-conditioned problems can
 drift below the true residual once the latter stalls near cond(A)·eps (as in every MINRES code).
-On inconsistent systems the iterates before the end of Lanczos are the minimum-residual ones and
-their norm can grow (the null-space component of b is only removed at the end, by dropping τ_k),
-so a truncated solve of a singular, undamped, inconsistent system is not yet pinv(A) b; in floating
-point, loss of orthogonality can blur the end of Lanczos when A has many distinct eigenvalues,
-which costs accuracy in pinv(A) b (damping λ > 0 makes the system nonsingular and avoids all this).
+A truncated solve of a singular, undamped, inconsistent system is the MINRES iterate, whose
+null-space component grows until the Krylov space is exhausted; only then is it dropped.
 """
 from __future__ import annotations
 
@@ -57,10 +69,13 @@ from jax.tree_util import tree_map
 
 from .. import pytree as t
 from ._info import (
+    ACOND_LIMIT,
     BREAKDOWN,
     CONVERGED,
     LEAST_SQUARES,
     MAX_ITERS,
+    SINGULAR,
+    XNORM_LIMIT,
     ZERO_RHS,
     SolverInfo,
 )
@@ -68,9 +83,9 @@ from ._info import (
 PyTree = Any
 
 _RUNNING = -1
-# |μ̄_k| ≤ _SINGULAR·eps·‖A‖ marks T_k as numerically singular (a condition estimate ≥ 1/(10 eps),
-# about Choi & Saunders' default Acondlim = 1e15 in float64).
-_SINGULAR = 10.0
+# Choi & Saunders' defaults (float64): Acondlim and TranCond.
+_ACONDLIM = 1e15
+_TRANCOND = 1e7
 
 
 def _sdiv(a, b):
@@ -93,6 +108,14 @@ def _sym_ortho(a, b):
     return c.astype(r.dtype), s.astype(r.dtype), r
 
 
+def _select(flags_and_values, default):
+    """The value of the first true condition in [(cond, value), ...], else `default`."""
+    out = jnp.asarray(default)
+    for cond, value in reversed(flags_and_values):
+        out = jnp.where(cond, value, out)
+    return out
+
+
 def minres_qlp(
     matvec: Callable[[PyTree], PyTree],
     b: PyTree,
@@ -100,6 +123,9 @@ def minres_qlp(
     damping: float | jax.Array = 0.0,
     max_iters: int = 100,
     rtol: float | jax.Array = 1e-5,
+    maxxnorm: float | jax.Array = 1e7,
+    acondlim: float | jax.Array | None = None,
+    trancond: float | jax.Array | None = None,
 ) -> tuple[PyTree, SolverInfo]:
     """MINRES-QLP for (A + damping·I) x = b, A symmetric (indefinite and singular allowed).
 
@@ -111,22 +137,39 @@ def minres_qlp(
       rtol: stop once ‖b − (A+λI)x‖ ≤ rtol·‖b‖ (CONVERGED), or, for an inconsistent system, once
         the least-squares optimality ‖(A+λI)r‖ ≤ rtol·‖A+λI‖·‖r‖ holds (LEAST_SQUARES: x is then
         the minimum-length least-squares solution, and relative_residual is ‖r‖/‖b‖ > rtol).
+      maxxnorm: bound on ‖x‖: the component that would cross it is dropped and the solve stops
+        (XNORM_LIMIT). On singular inconsistent systems this is what stops the iteration near
+        the end of the Krylov space; a bound closer to the expected ‖x‖ stops it sooner.
+      acondlim: bound on the condition estimate of A + λI (ACOND_LIMIT). Default 1e15 in float64,
+        the same multiple of 1/eps in other dtypes (1.9e6 in float32).
+      trancond: MINRES steps while the condition estimate is below it, QLP steps after (equal in
+        exact arithmetic; QLP is the accurate one near singularity). Default 1e7 in float64 and
+        the same multiple of 1/eps in other dtypes (below 1 in float32: QLP throughout); 1 gives
+        QLP throughout, inf MINRES throughout (until a component is dropped).
+      The reference's defaults; inf disables each bound. All three may be traced scalars.
 
     Returns:
       (x, SolverInfo(iterations, relative_residual, flag)); flags are CONVERGED, MAX_ITERS,
-      LEAST_SQUARES, BREAKDOWN or ZERO_RHS (see `natgrad.solvers`). relative_residual comes from
-      the QLP recurrences (no extra product with A); it equals ‖b − (A+λI)x‖/‖b‖ in exact
-      arithmetic.
+      LEAST_SQUARES, BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT or SINGULAR (see
+      `natgrad.solvers`). relative_residual comes from the QLP recurrences (no extra product with
+      A; for a dropped last component it is that of the returned x); it equals ‖b − (A+λI)x‖/‖b‖
+      in exact arithmetic.
     """
     dtype = t.scalar_dtype(b)
     eps = jnp.finfo(dtype).eps
-    damping = jnp.asarray(damping, dtype)
-    rtol = jnp.asarray(rtol, dtype)
+    # The reference's limits are for float64; other dtypes keep their product with eps.
+    scale = float(jnp.finfo(jnp.float64).eps) / float(eps)
+    acondlim = _ACONDLIM * scale if acondlim is None else acondlim
+    trancond = _TRANCOND * scale if trancond is None else trancond
+    damping, rtol, maxxnorm, acondlim, trancond = (
+        jnp.asarray(v, dtype) for v in (damping, rtol, maxxnorm, acondlim, trancond)
+    )
     op = t.damped(matvec, damping)
 
     zero = jnp.zeros((), dtype)
     one = jnp.ones((), dtype)
     minus_one = -one
+    inf = jnp.asarray(jnp.inf, dtype)
 
     beta1 = t.norm(b)
     init_flag = jnp.where(
@@ -140,15 +183,19 @@ def minres_qlp(
         c1=minus_one, s1=zero,  # Q_{k-1}
         c2=minus_one, s2=zero,  # Q_{k-2}
         zetabar=beta1,  # ζ̄_k
-        zetabar_prev=beta1,  # ζ̄_{k-1} (after the loop: residual of the dropped solution's row)
         mubis=one,  # μ̃_{k-2}  (provisional diagonal of L, row k-2)
         psibar=zero,  # ψ̄_{k-2}
         mubar=one,  # μ̄_{k-1}
-        tau_a=zero,  # τ_{k-2} as known after iteration k-1
-        tau_b=zero,  # τ_{k-1} as known after iteration k-1
+        tau_a=zero,  # τ_{k-1} as known after iteration k-1 (the carried ẘ's coefficient)
+        tau_b=zero,  # τ_k, or 0 when dropped (the carried w̄'s coefficient)
         xi=zero,  # ξ_{k-1}
-        num=zero,  # numerator of τ_{k-1}: row k-1 residual if τ_{k-1} is dropped
         anorm=zero,  # lower estimate of ‖A + λI‖
+        gmin=inf,  # min of the final diagonal entries μ_j of L
+        xl2norm=zero,  # ‖(τ_1, …, τ_{k-2})‖, the final part of ‖x‖
+        rnorm=beta1,  # ‖r‖ of the iterate that would be returned
+        # QLP phase; in the MINRES phase x is the MINRES iterate and (w_a, w_b) = (d_{k-1}, d_k).
+        qlp=trancond <= 1,
+        switch=trancond <= 1,  # the condition estimate reached trancond: QLP from the next step
     )
     vectors = dict(v_prev=zeros, v=v1, x=zeros, w_a=zeros, w_b=zeros)
     init = (vectors, scalars, jnp.zeros((), jnp.int32), init_flag)
@@ -157,6 +204,8 @@ def minres_qlp(
         _, _, k, flag = state
         return (flag == _RUNNING) & (k < max_iters)
 
+    # One iteration is a single dependent chain of scalar recurrences followed by one vector
+    # update; splitting it would only spread that chain over helper signatures.
     def body(state):
         vec, sc, k, _ = state
         k1 = k + 1
@@ -168,25 +217,25 @@ def minres_qlp(
         alpha = t.vdot(v, p)
         p = t.axpy(-alpha, v, p)
         beta_next = t.norm(p)
-        anorm = jnp.maximum(sc["anorm"], jnp.sqrt(sc["beta"] ** 2 + alpha**2 + beta_next**2))
+        pnorm = jnp.sqrt(sc["beta"] ** 2 + alpha**2 + beta_next**2)
 
         # Previous left reflections on column k of T, then the new one Q_k.
-        eps_km2 = sc["s2"] * sc["beta"]
+        eps_k = sc["s2"] * sc["beta"]  # ε_k
         gbar_km1 = -sc["c2"] * sc["beta"]
-        gamma_km1 = sc["c1"] * gbar_km1 + sc["s1"] * alpha
+        delta_k = sc["c1"] * gbar_km1 + sc["s1"] * alpha  # δ_k
         lbar = sc["s1"] * gbar_km1 - sc["c1"] * alpha
         # ‖A r_{k-1}‖ / ‖r_{k-1}‖ (before Q_k), for the least-squares test.
         ar_ratio = jnp.hypot(lbar, sc["c1"] * beta_next)
-        c, s, lam = _sym_ortho(lbar, beta_next)
+        c, s, lam = _sym_ortho(lbar, beta_next)  # lam = γ_k, the diagonal of R_k
         zeta = c * sc["zetabar"]
         zetabar = s * sc["zetabar"]
 
         # Right reflections: P_{k-2,k} then P_{k-1,k}.
-        cp, sp, mu_km2 = _sym_ortho(sc["mubis"], eps_km2)
+        cp, sp, mu_km2 = _sym_ortho(sc["mubis"], eps_k)
         cp = jnp.where(second, minus_one, cp)
         sp = jnp.where(second, zero, sp)
-        psi_km2 = cp * sc["psibar"] + sp * gamma_km1
-        theta = sp * sc["psibar"] - cp * gamma_km1
+        psi_km2 = cp * sc["psibar"] + sp * delta_k
+        theta = sp * sc["psibar"] - cp * delta_k
         rho_km2 = sp * lam
         eta = -cp * lam
         cd, sd, mubis_km1 = _sym_ortho(sc["mubar"], theta)
@@ -194,6 +243,7 @@ def minres_qlp(
         sd = jnp.where(first, zero, sd)
         psibar_km1 = sd * eta
         mubar = -cd * eta
+        abs_mubar = jnp.abs(mubar)
 
         # Forward substitution L_k t_k = z_k: the last three components.
         tau_km2 = _sdiv(sc["tau_a"] * sc["mubis"], mu_km2)
@@ -202,56 +252,93 @@ def minres_qlp(
         num = xi - psibar_km1 * tau_km1
         tau_k = _sdiv(num, mubar)
 
-        # A non-finite step is not committed: the reflections (cp, sp, cd, sd) = (0, 1, 0, 1) and
-        # tau_{k-2} = 0 turn the vector updates below into the identity on x and the two carried
-        # directions (cheaper than selecting between old and new vectors); the scalars are restored
-        # below.
+        # Norm and condition estimates. μ_{k-1} is final once P_{k-1,k+1} (next iteration) is known.
+        mu_km1 = jnp.where(first, inf, jnp.hypot(mubis_km1, s * beta_next))
+        anorm = jnp.maximum(sc["anorm"], jnp.maximum(pnorm, abs_mubar))
+        anorm = jnp.maximum(anorm, jnp.where(first, zero, mu_km1))
+        gmin = jnp.minimum(sc["gmin"], mu_km1)
+        # Condition estimate ‖A + λI‖ / min(μ_1, …, μ_{k-1}, |μ̄_k|) against the limits (products,
+        # not quotients, so that an infinite limit never fires).
+        gmin_k = jnp.minimum(gmin, abs_mubar)
+        ill = anorm >= acondlim * gmin_k
+        xl2norm = jnp.hypot(sc["xl2norm"], tau_km2)
+        xnorm_prev = jnp.hypot(xl2norm, tau_km1)
+
+        # The reference's safeguards on the last component τ_k, then the stopping tests.
+        tiny = abs_mubar <= eps * anorm
+        x_big = xnorm_prev >= maxxnorm
+        tau_big = ~tiny & ~x_big & (jnp.hypot(xnorm_prev, tau_k) > maxxnorm)
+        # τ_k is also dropped when it is μ̄_k itself that puts the condition estimate past acondlim.
+        drop = tiny | x_big | tau_big | (ill & (abs_mubar * acondlim <= anorm))
+        rnorm = jnp.where(drop, jnp.hypot(num, zetabar), jnp.abs(zetabar))
+        least_squares = _sdiv(ar_ratio, anorm) <= rtol
+        finite = jnp.isfinite(alpha) & jnp.isfinite(beta_next)
+        flag = _select(
+            [
+                (~finite, BREAKDOWN),
+                (tau_big, XNORM_LIMIT),
+                (rnorm <= rtol * beta1, CONVERGED),
+                (least_squares, LEAST_SQUARES),
+                (x_big, XNORM_LIMIT),
+                (ill, ACOND_LIMIT),
+                (tiny, SINGULAR),
+                (beta_next <= eps * anorm, BREAKDOWN),
+            ],
+            _RUNNING,
+        ).astype(jnp.int32)
+        # Least-squares exit: the reference keeps τ_k, but T_k is singular at tolerance rtol when
+        # |μ̄_k| ≤ rtol·‖A‖, and the minimum-length solution then drops it (with τ_k kept, x can
+        # be far from pinv(A + λI) b on a loose rtol).
+        ls_drop = (flag == LEAST_SQUARES) & (abs_mubar <= rtol * anorm)
+        rnorm = jnp.where(ls_drop & ~drop, jnp.hypot(num, zetabar), rnorm)
+        drop = drop | ls_drop
+        tau_k = jnp.where(drop | ~jnp.isfinite(tau_k), zero, tau_k)
+
+        # Vector update as one linear map: x' = x + m[0]·(w_a, w_b, v), w_a' = m[1]·(…),
+        # w_b' = m[2]·(…). QLP step: w_{k-2} = cp ẘ_{k-2} + sp v_k is final and goes into x; the
+        # carried pair (ẘ_{k-1}, w̄_k) is one reflection of (w̄_{k-1}, sp ẘ_{k-2} − cp v_k).
+        # MINRES step: d_k = (v_k − ε_k d_{k-2} − δ_k d_{k-1})/γ_k, x += ζ_k d_k. Transfer (first
+        # QLP step after MINRES ones): W = D L on the carried pair and x minus its last two terms.
+        qlp = sc["qlp"] | sc["switch"] | drop
+        transfer = qlp & ~sc["qlp"]
+        tr_x = jnp.stack([-sc["tau_a"] * sc["mubis"],
+                          -(sc["tau_a"] * sc["psibar"] + sc["tau_b"] * sc["mubar"])])
+        tr_w = jnp.stack([jnp.stack([sc["mubis"], sc["psibar"]]), jnp.stack([zero, sc["mubar"]])])
+        eye2 = jnp.eye(2, dtype=dtype)
+        pre_x = jnp.where(transfer, tr_x, jnp.zeros(2, dtype))  # x_q = x + pre_x·(w_a, w_b)
+        pre_w = jnp.where(transfer, tr_w, eye2)  # (w_a, w_b)_q = pre_w·(w_a, w_b)
+        q_w = jnp.stack([jnp.stack([sd * sp, cd]), jnp.stack([-cd * sp, sd])]) @ pre_w
+        qlp_m = jnp.stack([
+            jnp.concatenate([pre_x + tau_km2 * cp * pre_w[0], (tau_km2 * sp)[None]]),
+            jnp.concatenate([q_w[0], (-sd * cp)[None]]),
+            jnp.concatenate([q_w[1], (cd * cp)[None]]),
+        ])
+        d_row = jnp.stack([_sdiv(-eps_k, lam), _sdiv(-delta_k, lam), _sdiv(one, lam)])
+        minres_m = jnp.stack([zeta * d_row, jnp.stack([zero, one, zero]), d_row])
+        identity = jnp.concatenate([jnp.zeros((1, 3), dtype), jnp.eye(2, 3, dtype=dtype)])
         # (A `lax.cond` rather than `where`: its outputs are materialised, so XLA cannot fuse the
         # whole scalar recurrence into, and recompute it for every element of, the vector loops.)
-        finite = jnp.isfinite(alpha) & jnp.isfinite(beta_next)
-        cp, sp, cd, sd, tau_km2, inv_beta = lax.cond(
+        m, inv_beta = lax.cond(
             finite,
-            lambda: (cp, sp, cd, sd, tau_km2, _sdiv(one, beta_next)),
-            lambda: (zero, one, zero, one, zero, zero),
+            lambda: (jnp.where(qlp, qlp_m, minres_m), _sdiv(one, beta_next)),
+            lambda: (identity, zero),
         )
         v_next = t.scale(inv_beta, p)
 
-        # Directions: w_{k-2} = cp ẘ_{k-2} + sp v_k is final and goes into x; the carried pair
-        # (ẘ_{k-1}, w̄_k) is one reflection of (w̄_{k-1}, sp ẘ_{k-2} − cp v_k).
-        w_a, w_b = vec["w_a"], vec["w_b"]
-        x = tree_map(
-            lambda x_, wa, v_: (x_ + (tau_km2 * cp) * wa + (tau_km2 * sp) * v_).astype(x_.dtype),
-            vec["x"], w_a, v,
-        )
-        aux = tree_map(lambda wa, v_: sp * wa - cp * v_, w_a, v)
-        w_a_new = tree_map(lambda wb, u: (cd * wb + sd * u).astype(wb.dtype), w_b, aux)
-        w_b_new = tree_map(lambda wb, u: (sd * wb - cd * u).astype(wb.dtype), w_b, aux)
-        new_vec = dict(v_prev=v, v=v_next, x=x, w_a=w_a_new, w_b=w_b_new)
+        def row(r, *base):  # (base +) m[r]·(w_a, w_b, v), leafwise
+            return tree_map(
+                lambda wa, wb, v_, *x_: (sum(x_) + m[r, 0] * wa + m[r, 1] * wb + m[r, 2] * v_)
+                .astype(wa.dtype), vec["w_a"], vec["w_b"], v, *base,
+            )
+
+        x, w_a, w_b = row(0, vec["x"]), row(1), row(2)
+        new_vec = dict(v_prev=v, v=v_next, x=x, w_a=w_a, w_b=w_b)
         new_sc = dict(
-            beta=beta_next, c1=c, s1=s, c2=sc["c1"], s2=sc["s1"],
-            zetabar=zetabar, zetabar_prev=sc["zetabar"],
-            mubis=mubis_km1, psibar=psibar_km1, mubar=mubar,
-            tau_a=tau_km1, tau_b=tau_k, xi=xi, num=num, anorm=anorm,
+            beta=beta_next, c1=c, s1=s, c2=sc["c1"], s2=sc["s1"], zetabar=zetabar,
+            mubis=mubis_km1, psibar=psibar_km1, mubar=mubar, tau_a=tau_km1, tau_b=tau_k, xi=xi,
+            anorm=anorm, gmin=gmin, xl2norm=xl2norm, rnorm=rnorm, qlp=qlp,
+            switch=anorm >= trancond * gmin_k,
         )
-
-        # T_k numerically singular (the last diagonal of L_k is at rounding level): the step that
-        # ends Lanczos on an inconsistent system. τ_k will be dropped; the residual is then that
-        # of the truncated solution.
-        singular = jnp.abs(mubar) <= _SINGULAR * eps * anorm
-        rnorm = jnp.where(singular, jnp.hypot(num, zetabar), jnp.abs(zetabar))
-        converged = rnorm <= rtol * beta1
-        least_squares = singular | (_sdiv(ar_ratio, anorm) <= rtol)
-        exhausted = beta_next <= eps * anorm
-        flag = jnp.where(
-            ~finite,
-            BREAKDOWN,
-            jnp.where(
-                converged,
-                CONVERGED,
-                jnp.where(least_squares, LEAST_SQUARES, jnp.where(exhausted, BREAKDOWN, _RUNNING)),
-            ),
-        ).astype(jnp.int32)
-
         # A non-finite step is not committed: x stays the previous iterate.
         new_sc = tree_map(lambda new, old: jnp.where(finite, new, old), new_sc, sc)
         return new_vec, new_sc, k1, flag
@@ -259,20 +346,14 @@ def minres_qlp(
     vec, sc, k, flag = lax.while_loop(cond, body, init)
     flag = jnp.where(flag == _RUNNING, MAX_ITERS, flag).astype(jnp.int32)
 
-    # Minimum length: drop t_k when the last row of L_k is numerically zero on an inconsistent
-    # system (or when τ_k overflowed).
-    mubar = jnp.abs(sc["mubar"])
-    drop = (
-        (mubar <= _SINGULAR * eps * sc["anorm"])
-        | ((flag == LEAST_SQUARES) & (mubar <= rtol * sc["anorm"]))
-        | ~jnp.isfinite(sc["tau_b"])
-    )
-    tau_b = jnp.where(drop, zero, sc["tau_b"])
+    # QLP phase: add the last two terms (τ_k is already 0 where it was dropped); MINRES phase: x is
+    # the iterate itself.
+    tau_a = jnp.where(sc["qlp"], sc["tau_a"], zero)
+    tau_b = jnp.where(sc["qlp"] & jnp.isfinite(sc["tau_b"]), sc["tau_b"], zero)
     x = tree_map(
-        lambda x_, wa, wb: (x_ + sc["tau_a"] * wa + tau_b * wb).astype(x_.dtype),
+        lambda x_, wa, wb: (x_ + tau_a * wa + tau_b * wb).astype(x_.dtype),
         vec["x"], vec["w_a"], vec["w_b"],
     )
-    rnorm = jnp.where(drop, jnp.hypot(sc["num"], sc["zetabar"]), jnp.abs(sc["zetabar"]))
-    relres = jnp.where(beta1 > 0, _sdiv(rnorm, beta1), zero)
+    relres = jnp.where(beta1 > 0, _sdiv(sc["rnorm"], beta1), zero)
     relres = jnp.where(flag == ZERO_RHS, zero, relres)
     return x, SolverInfo(iterations=k, relative_residual=relres, flag=flag)
