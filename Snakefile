@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from natgrad.study.config import resolve
+from natgrad.study.config import check_data, resolve
 
 min_version("9.0")
 
@@ -13,8 +13,10 @@ configfile: "config.yaml"
 
 
 # The one way a config becomes usable: renamed keys refused, the schema's defaults filled in
-# (workflow/schemas/config.schema.yaml, the only place defaults live), cross-key checks run.
+# (workflow/schemas/config.schema.yaml, the only place defaults live), cross-key checks run; then
+# the data sets' files and headers, and every split against its data set, before any job starts.
 config.update(resolve(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+check_data(config)
 
 
 report: "workflow/report/workflow.rst"

@@ -34,11 +34,13 @@ def test_order_data_written_with_provenance(tmp_path):
         assert x.shape == (n, 32, 32) and x.dtype == np.float32
         assert y.shape == (n,) and 0 <= y.min() and y.max() < 10
         assert 0.0 <= x.min() and x.max() <= 1.0
-        for key in ("source", "preset", "seed", "c_max", "versions", "classes", "data_seed"):
+        for key in ("source", "preset", "seed", "c_max", "package_versions", "git_commit",
+                    "config", "classes", "data_seed"):
             assert key in attrs, (part, key)
         assert attrs["source"] == "digits" and attrs["c_max"] == 0.5 and attrs["data_seed"] == 3
         assert attrs["part"] == part and attrs["seed"] == stream_seeds(3)[part]
-        assert attrs["versions"]["jax"] and tuple(attrs["classes"]) == DIGITS
+        assert json.loads(attrs["package_versions"])["jax"] and tuple(attrs["classes"]) == DIGITS
+        assert json.loads(attrs["config"]) == CONFIG
     assert not np.array_equal(sets["heldout"][0][:24], sets["validation"][0])
 
     # the train part: the clean (undeformed) source images not held out, fitted to 32 x 32

@@ -214,7 +214,7 @@ def test_table_has_the_public_columns(tiny_data):
     spec = tiny_spec(("msgd", "adam"))
     runs = {(m, s): loop.train(spec, m, s, tiny_data) for m in ("msgd", "adam") for s in (0, 1)}
     ds = aggregate.combine(runs)
-    assert dict(ds.sizes) == {"method": 2, "seed": 2, "point": 4}
+    assert dict(ds.sizes) == {"optimizer": 2, "seed": 2, "point": 4}
     df = aggregate.table(ds)
     assert list(df.columns[:6]) == ["experiment", "method", "train_ce_mean", "train_ce_std",
                                     "test_error_mean", "test_error_std"]
@@ -223,3 +223,32 @@ def test_table_has_the_public_columns(tiny_data):
     html = aggregate.table_html(df)
     assert "KL" not in html and "MSGD" in html
     json.dumps(df.to_dict())
+
+
+@pytest.mark.parametrize("method", ["ng_unlabeled", "kfac"])
+def test_a_run_resumes_from_its_checkpoint_bit_exact(tiny_data, method, tmp_path):
+    """The checkpoint left after the last evaluation but one resumes to the same numbers; a damaged
+    one is refused with a warning naming it, and the previous one is used."""
+    spec = tiny_spec((method,))
+    ckpt = tmp_path / "run.npz"
+    full = loop.train(spec, method, 0, tiny_data, checkpoint=str(ckpt))
+    assert ckpt.exists() and (tmp_path / "run.npz.prev").exists()
+    messages = []
+    resumed = loop.train(spec, method, 0, tiny_data, log=messages.append, checkpoint=str(ckpt))
+    assert any("resumed" in m for m in messages)
+    for var in ("train_ce", "test_error", "valid_ce"):
+        np.testing.assert_array_equal(resumed[var].values, full[var].values, err_msg=var)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # a copy cut short
+    messages = []
+    again = loop.train(spec, method, 0, tiny_data, log=messages.append, checkpoint=str(ckpt))
+    assert any("damaged" in m and str(ckpt) in m for m in messages)
+    np.testing.assert_array_equal(again["train_ce"].values, full["train_ce"].values)
+
+
+def test_fractions_fit_any_data_set_and_counts_are_checked():
+    assert split.split_counts(5000, {"train": 0.1, "unlabeled": 0.5, "valid": 0.2, "test": 0.2}) \
+        == {"train": 500, "unlabeled": 2500, "valid": 1000, "test": 1000}
+    assert split.split_counts(1797, {"train": 0.1, "unlabeled": -1, "valid": 0.2, "test": 0.2}) \
+        == {"train": 180, "unlabeled": 1797 - 180 - 359 - 359, "valid": 359, "test": 359}
+    with pytest.raises(ValueError, match="needs 5000 examples, more than the 1797"):
+        split.split_counts(1797, {"train": 500, "unlabeled": 2500, "valid": 1000, "test": 1000})

@@ -1,6 +1,7 @@
 """The overfitting target of the real workflow, on a tiny config, in a temporary copy of the project:
 table 1 (results/overfitting/table.csv, the public columns), its HTML for the report and the
 figures come out of `snakemake overfitting`."""
+import json
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,9 @@ def test_report_table_and_figures_are_written(tiny_run):
 def test_aggregated_store_holds_every_seed(tiny_run):
     import xarray as xr
 
-    with warnings.catch_warnings():  # snakemake's timestamp file inside directory() outputs
-        warnings.simplefilter("ignore")
-        ds = xr.open_zarr(tiny_run / "restricted_mnist" / "runs.zarr", consolidated=False)
-    assert ds.sizes["method"] == 2 and ds.sizes["seed"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a store opens with no warning
+        ds = xr.open_zarr(tiny_run / "restricted_mnist" / "runs.zarr")
+    assert ds.sizes["optimizer"] == 2 and ds.sizes["seed"] == 2
+    assert set(json.loads(ds.attrs["config"])["methods"]) == {"msgd", "ng_unlabeled"}
     assert set(ds.data_vars) >= {"train_ce", "test_error", "valid_error", "wall_time", "update"}

@@ -29,7 +29,7 @@ SCRIPT = ROOT / "tests" / "local_slurm.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # The `order` experiment up to its aggregated store: training (on SLURM: a GPU job) and aggregation
 # (a CPU job). Its figures are left out to keep the test short (each stage costs a SLURM poll cycle).
-TARGETS = ["results/order/order.zarr", "results/order/variance.csv"]
+TARGETS = ["results/order/order.zarr.done", "results/order/variance.csv"]  # a store's marker
 TRAINING_RULES = {"order_train", "overfitting_train"}
 SNAKEMAKE_TIMEOUT = 300  # s, for each of the two runs
 

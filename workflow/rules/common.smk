@@ -1,25 +1,28 @@
-# Shared helpers: where rules find python and the package, and config slices as rule parameters.
+# Shared helpers: where rules find python and the package, config slices as rule parameters and
+# the resources every job asks for. A failed job prints its one-line error (naming the file, key or
+# job at fault) on stdout, the console, as well as in its log (natgrad.study.cli).
+import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
+from natgrad.study.data.inspect import dataset_files
 from natgrad.study.order import spec as order_spec
 from natgrad.study.overfitting import spec as overfitting_spec
+from natgrad.study.provenance import code_digest
 
-# Rules run `python -m natgrad.study ...`. Without --use-conda, `python` is the interpreter running
-# snakemake (its bin directory goes first on PATH, so jobs, SLURM jobs too, need no activated
-# environment); with --use-conda it is the environment's of workflow/envs/natgrad.yaml, and the
-# package's own sources come first on PYTHONPATH, so both run the same code.
+# Rules run `python -m natgrad.study ...` with the interpreter running snakemake (its bin directory
+# goes first on PATH, so jobs, SLURM jobs too, need no activated environment), and the package's own
+# sources first on PYTHONPATH.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(Path(workflow.main_snakefile).parent / "src")]
     + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
 
-# The software every rule runs with under --use-conda (ignored without it).
-CONDA_ENV = "../envs/natgrad.yaml"
 COMPILE_CACHE = "results/.jax-cache"
+RESOURCES = config["resources"]
 
 
 def as_json(value):
@@ -27,6 +30,16 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
+def digest(value):
+    """A short hash of what defines a store: its path keeps other settings' results beside it."""
+    return hashlib.sha256(as_json(value).encode()).hexdigest()[:10]
+
+
 def datasets_entry(name):
     """The one `datasets:` entry a rule reads (embedded sources need none)."""
     return {name: config["datasets"][name]} if name in config["datasets"] else {}
+
+
+def stores(paths):
+    """Store paths from their `.done` markers (the rules' outputs; stores keep no foreign files)."""
+    return [p[: -len(".done")] for p in paths]

@@ -3,8 +3,6 @@
 
 rule nistp_sheet:
     """A few source images under each NISTP module alone and under both presets (report figure)."""
-    conda:
-        CONDA_ENV
     output:
         report(
             "results/data/nistp_sheet.png",
@@ -19,7 +17,11 @@ rule nistp_sheet:
                 **{k: config["order"][k] for k in ("image_size", "c_max", "data_seed")},
             }
         ),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/data/nistp_sheet.log",
     shell:
-        "python -m natgrad.study data sheet --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m natgrad.study data sheet --spec {params.spec:q} --out {output} 2> {log}"

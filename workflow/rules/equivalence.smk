@@ -8,8 +8,6 @@ EQUIVALENCE_TARGETS = [f"{EQUIVALENCE}/table.csv", f"{EQUIVALENCE}/table.html"]
 
 
 rule equivalence_table:
-    conda:
-        CONDA_ENV
     output:
         csv=f"{EQUIVALENCE}/table.csv",
         html=report(
@@ -19,6 +17,11 @@ rule equivalence_table:
         ),
     params:
         config=lambda wc: as_json(config["equivalence"]),
+        code=code_digest("equivalence"),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/equivalence/table.log",
     shell:

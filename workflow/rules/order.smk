@@ -1,94 +1,113 @@
 # Order robustness (paper section 6, figure 3): data sets, training jobs, aggregation, figures.
+# Data sets and runs live at paths keyed by what defines them: another config keeps them beside.
 
 ORDER = "results/order"
-ORDER_DATA = {part: f"results/data/order/{part}.zarr" for part in ("train", "heldout", "validation")}
-ORDER_RUN = f"{ORDER}/runs/{{method}}/seed{{seed}}/segment{{segment}}/resample{{resample}}.zarr"
-ORDER_FIGURE_FORMAT = config["order"]["plot"]["format"]
-
-
-# Every run store of the study: methods × seeds × segments × resamples.
+ORDER_DATA_CONFIG = order_spec.data_config(config["order"])
+ORDER_DATASETS = datasets_entry(config["order"]["dataset"])
+ORDER_DATA_DIR = "results/data/order/{}-{}-{}".format(
+    config["order"]["dataset"], config["order"]["preset"], digest([ORDER_DATA_CONFIG, ORDER_DATASETS])
+)
+ORDER_DATA = {part: f"{ORDER_DATA_DIR}/{part}.zarr.done" for part in ("train", "heldout", "validation")}
+ORDER_JOBS = {m: order_spec.job_config(config["order"], m) for m in config["order"]["methods"]}
+ORDER_RUN = f"{ORDER}/runs/{{method}}-{{key}}/seed{{seed}}/segment{{segment}}/resample{{resample}}.zarr.done"
+# Every run of the study: methods × seeds × segments × resamples.
 ORDER_RUNS = [
-    ORDER_RUN.format(method=m, seed=s, segment=k, resample=r)
+    ORDER_RUN.format(method=m, key=digest(ORDER_JOBS[m]), seed=s, segment=k, resample=r)
     for m in config["order"]["methods"]
     for s in config["order"]["seeds"]
     for k in range(config["order"]["segments"])
     for r in range(config["order"]["resamples"])
 ]
+ORDER_FIGURE_FORMAT = config["order"]["plot"]["format"]
 # Figure 3 (variance per segment), the validation curves, the aggregated store and its table, and
 # the NISTP sheet showing what the stream does to the source images.
 ORDER_TARGETS = [
     f"{ORDER}/figures/variance.{ORDER_FIGURE_FORMAT}",
     f"{ORDER}/figures/validation.{ORDER_FIGURE_FORMAT}",
-    f"{ORDER}/order.zarr",
+    f"{ORDER}/order.zarr.done",
     f"{ORDER}/variance.csv",
     "results/data/nistp_sheet.png",
 ]
+# One job per (method, seed, segment) running its resamples as one vmapped program when
+# `order.vmap_resamples`; else one job per resample (so adding a resample plans only its jobs).
+ORDER_VMAPPED = config["order"]["vmap_resamples"]
+ORDER_ALL_RESAMPLES = " ".join(str(r) for r in range(config["order"]["resamples"]))
+ORDER_JOB = "{{method}}-{{key}}-seed{{seed}}-segment{{segment}}{}".format(
+    "" if ORDER_VMAPPED else "-resample{resample}"
+)
 
 
 rule order_data:
     """The train part of the source (clean) and the deformed held-out and validation sets: the one
     split of the source, which every training job reads."""
-    conda:
-        CONDA_ENV
+    input:
+        list(dataset_files(config["order"]["dataset"], config["datasets"]).values()),
     output:
-        **{part: directory(path) for part, path in ORDER_DATA.items()},
+        **{part: touch(path) for part, path in ORDER_DATA.items()},
     params:
-        config=lambda wc: as_json(order_spec.data_config(config["order"])),
-        datasets=lambda wc: as_json(datasets_entry(config["order"]["dataset"])),
+        config=as_json(ORDER_DATA_CONFIG),
+        datasets=as_json(ORDER_DATASETS),
+        stores=lambda wc, output: stores(output),
+        code=code_digest("order_data"),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
-        "results/logs/order/data.log",
+        f"results/logs/order/data-{Path(ORDER_DATA_DIR).name}.log",
     shell:
         "python -m natgrad.study order data --config {params.config:q} --datasets {params.datasets:q}"
-        " --train {output.train} --heldout {output.heldout} --validation {output.validation}"
-        " > {log} 2>&1"
-
-
-# One job per (method, seed, segment) running its resamples as one vmapped program when
-# `order.vmap_resamples`; else one job per resample (so adding a resample plans only its jobs).
-ORDER_VMAPPED = config["order"]["vmap_resamples"]
-ORDER_JOB = "{method}-seed{seed}-segment{segment}" + ("" if ORDER_VMAPPED else "-resample{resample}")
-ORDER_ALL_RESAMPLES = " ".join(str(r) for r in range(config["order"]["resamples"]))
+        " --train {params.stores[0]} --heldout {params.stores[1]} --validation {params.stores[2]}"
+        " 2> {log}"
 
 
 rule order_train:
-    """One online run per resample of a segment: the stream with that segment replaced."""
-    conda:
-        CONDA_ENV
+    """One online run per resample of a segment: the stream with that segment replaced. Retried
+    after a failure or preemption, it resumes from its checkpoint."""
     input:
         **ORDER_DATA,
     output:
-        [directory(ORDER_RUN.replace("{resample}", str(r))) for r in range(config["order"]["resamples"])]
+        [touch(ORDER_RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]
         if ORDER_VMAPPED
-        else [directory(ORDER_RUN)],
+        else [touch(ORDER_RUN)],
     params:
-        job=lambda wc: as_json(order_spec.job_config(config["order"], wc.method)),
+        job=lambda wc: as_json(ORDER_JOBS[wc.method]),
         resamples=lambda wc: ORDER_ALL_RESAMPLES if ORDER_VMAPPED else wc.resample,
-        compile_cache=COMPILE_CACHE,
         vmapped="--vmapped" if ORDER_VMAPPED else "",
+        stores=lambda wc, output: stores(output),
+        data=lambda wc, input: stores([input.train, input.heldout, input.validation]),
         checkpoint_every=config["order"]["checkpoint_every"],
         checkpoint=f"{ORDER}/checkpoints/{ORDER_JOB}.npz",
+        compile_cache=COMPILE_CACHE,
+        code=code_digest("order_train"),
     wildcard_constraints:
         method="[A-Za-z0-9_]+",
+        key="[0-9a-f]+",
         seed="[0-9]+",
         segment="[0-9]+",
         resample="[0-9]+",
+    threads: RESOURCES["train"]["threads"]
+    resources:
+        gpu=RESOURCES["train"]["gpu"],
+        mem_mb=RESOURCES["train"]["mem_mb"],
+        runtime=RESOURCES["train"]["runtime"],
+    retries: RESOURCES["retries"]
     log:
         f"results/logs/order/train/{ORDER_JOB}.log",
     shell:
         "python -m natgrad.study order train --job {params.job:q}"
         " --segment {wildcards.segment} --resamples {params.resamples} {params.vmapped}"
-        " --seed {wildcards.seed} --out {output} --checkpoint {params.checkpoint}"
-        " --train {input.train} --heldout {input.heldout} --validation {input.validation}"
-        " --checkpoint-every {params.checkpoint_every} --compile-cache {params.compile_cache} 2> {log}"
+        " --seed {wildcards.seed} --out {params.stores} --checkpoint {params.checkpoint}"
+        " --train {params.data[0]} --heldout {params.data[1]} --validation {params.data[2]}"
+        " --checkpoint-every {params.checkpoint_every} --compile-cache {params.compile_cache}"
+        " 2> {log}"
 
 
 rule order_aggregate:
-    conda:
-        CONDA_ENV
     input:
         ORDER_RUNS,
     output:
-        store=directory(f"{ORDER}/order.zarr"),
+        store=touch(f"{ORDER}/order.zarr.done"),
         table=report(
             f"{ORDER}/variance.csv",
             caption="../report/order_table.rst",
@@ -96,20 +115,24 @@ rule order_aggregate:
         ),
     params:
         # what can change the numbers: not the figures, checkpoints or vmapping
-        config=lambda wc: as_json({k: v for k, v in config["order"].items()
-                                   if k not in ("plot", "checkpoint_every", "vmap_resamples")}),
+        config=as_json({k: v for k, v in config["order"].items() if k not in ("plot", "checkpoint_every", "vmap_resamples")}),
+        runs=lambda wc, input: stores(input),
+        store=lambda wc, output: stores([output.store])[0],
+        code=code_digest("order_aggregate"),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/order/aggregate.log",
     shell:
-        "python -m natgrad.study order aggregate --runs {input} --config {params.config:q}"
-        " --out {output.store} --table {output.table} 2> {log}"
+        "python -m natgrad.study order aggregate --runs {params.runs} --config {params.config:q}"
+        " --out {params.store} --table {output.table} 2> {log}"
 
 
 rule order_figures:
-    conda:
-        CONDA_ENV
     input:
-        f"{ORDER}/order.zarr",
+        f"{ORDER}/order.zarr.done",
     output:
         variance=report(
             f"{ORDER}/figures/variance.{ORDER_FIGURE_FORMAT}",
@@ -122,9 +145,14 @@ rule order_figures:
             category="Order robustness (figure 3)",
         ),
     params:
-        style=lambda wc: as_json(config["order"]["plot"]),
+        style=as_json(config["order"]["plot"]),
+        store=lambda wc, input: stores(input)[0],
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/order/figures.log",
     shell:
-        "python -m natgrad.study order plot --store {input} --variance {output.variance}"
+        "python -m natgrad.study order plot --store {params.store} --variance {output.variance}"
         " --validation {output.validation} --style {params.style:q} 2> {log}"

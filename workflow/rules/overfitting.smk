@@ -1,12 +1,24 @@
 # Overfitting (paper section 5, table 1, figures 2 and 4): training jobs, aggregation, figures, table.
+# Runs live at paths keyed by what defines them: another config keeps them beside.
 
 OVERFITTING = "results/overfitting"
 OVERFITTING_EXPERIMENTS = overfitting_spec.experiments(config["overfitting"])
-
-
+OVERFITTING_JOBS = {
+    (name, m): overfitting_spec.job_spec(config["overfitting"], name, m)
+    for name, spec in OVERFITTING_EXPERIMENTS.items()
+    for m in spec["methods"]
+}
+OVERFITTING_KEYS = {
+    job: digest([spec, datasets_entry(spec["dataset"])]) for job, spec in OVERFITTING_JOBS.items()
+}
+OVERFITTING_RUN = f"{OVERFITTING}/{{experiment}}/runs/{{method}}-{{key}}/seed{{seed}}.zarr.done"
 # The run stores of each experiment: methods × seeds.
 OVERFITTING_RUNS = {
-    name: [f"{OVERFITTING}/{name}/runs/{m}/seed{s}.zarr" for m in spec["methods"] for s in spec["seeds"]]
+    name: [
+        OVERFITTING_RUN.format(experiment=name, method=m, key=OVERFITTING_KEYS[name, m], seed=s)
+        for m in spec["methods"]
+        for s in spec["seeds"]
+    ]
     for name, spec in OVERFITTING_EXPERIMENTS.items()
 }
 # Table 1 (results/overfitting/table.csv and its HTML), figures 2/4 of every experiment.
@@ -16,48 +28,63 @@ OVERFITTING_TARGETS = [f"{OVERFITTING}/table.csv", f"{OVERFITTING}/table.html"] 
 
 
 rule overfitting_train:
-    conda:
-        CONDA_ENV
+    """One (method, seed) run; retried after a failure or preemption, it resumes from its checkpoint."""
+    input:
+        lambda wc: list(dataset_files(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"], config["datasets"]).values()),
     output:
-        directory(f"{OVERFITTING}/{{experiment}}/runs/{{method}}/seed{{seed}}.zarr"),
+        touch(OVERFITTING_RUN),
     params:
-        spec=lambda wc: as_json(overfitting_spec.job_spec(config["overfitting"], wc.experiment, wc.method)),
+        spec=lambda wc: as_json(OVERFITTING_JOBS[wc.experiment, wc.method]),
         datasets=lambda wc: as_json(datasets_entry(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"])),
+        store=lambda wc, output: stores(output)[0],
+        checkpoint=f"{OVERFITTING}/checkpoints/{{experiment}}-{{method}}-{{key}}-seed{{seed}}.npz",
         compile_cache=COMPILE_CACHE,
+        code=code_digest("overfitting_train"),
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
         method="[a-z_]+",
+        key="[0-9a-f]+",
         seed="[0-9]+",
+    threads: RESOURCES["train"]["threads"]
+    resources:
+        gpu=RESOURCES["train"]["gpu"],
+        mem_mb=RESOURCES["train"]["mem_mb"],
+        runtime=RESOURCES["train"]["runtime"],
+    retries: RESOURCES["retries"]
     log:
-        "results/logs/overfitting/{experiment}/{method}/seed{seed}.log",
+        "results/logs/overfitting/{experiment}/{method}-{key}-seed{seed}.log",
     shell:
         "python -m natgrad.study overfitting train --experiment {wildcards.experiment}"
         " --method {wildcards.method} --seed {wildcards.seed}"
-        " --spec {params.spec:q} --datasets {params.datasets:q} --out {output}"
-        " --compile-cache {params.compile_cache} --verbose 2> {log}"
+        " --spec {params.spec:q} --datasets {params.datasets:q} --out {params.store}"
+        " --checkpoint {params.checkpoint} --compile-cache {params.compile_cache} --verbose"
+        " 2> {log}"
 
 
 rule overfitting_aggregate:
-    conda:
-        CONDA_ENV
     input:
         lambda wc: OVERFITTING_RUNS[wc.experiment],
     output:
-        directory(f"{OVERFITTING}/{{experiment}}/runs.zarr"),
+        touch(f"{OVERFITTING}/{{experiment}}/runs.zarr.done"),
+    params:
+        runs=lambda wc, input: stores(input),
+        store=lambda wc, output: stores(output)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/overfitting/{experiment}/aggregate.log",
     shell:
         "python -m natgrad.study overfitting aggregate --experiment {wildcards.experiment}"
-        " --runs {input} --out {output} 2> {log}"
+        " --runs {params.runs} --out {params.store} 2> {log}"
 
 
 rule overfitting_figures:
-    conda:
-        CONDA_ENV
     input:
-        f"{OVERFITTING}/{{experiment}}/runs.zarr",
+        f"{OVERFITTING}/{{experiment}}/runs.zarr.done",
     output:
         updates=report(
             f"{OVERFITTING}/{{experiment}}/curves_updates.png",
@@ -71,21 +98,25 @@ rule overfitting_figures:
             category="Overfitting (table 1, figures 2 and 4)",
             subcategory="{experiment}",
         ),
+    params:
+        store=lambda wc, input: stores(input)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/overfitting/{experiment}/figures.log",
     shell:
-        "python -m natgrad.study overfitting plot --runs {input} --updates {output.updates}"
+        "python -m natgrad.study overfitting plot --runs {params.store} --updates {output.updates}"
         " --wallclock {output.wallclock} --title {wildcards.experiment} 2> {log}"
 
 
 rule overfitting_table:
     """Table 1: one row per experiment and method, from every experiment's aggregated store."""
-    conda:
-        CONDA_ENV
     input:
-        [f"{OVERFITTING}/{name}/runs.zarr" for name in OVERFITTING_EXPERIMENTS],
+        [f"{OVERFITTING}/{name}/runs.zarr.done" for name in OVERFITTING_EXPERIMENTS],
     output:
         csv=f"{OVERFITTING}/table.csv",
         html=report(
@@ -93,8 +124,14 @@ rule overfitting_table:
             caption="../report/overfitting_table.rst",
             category="Overfitting (table 1, figures 2 and 4)",
         ),
+    params:
+        runs=lambda wc, input: stores(input),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/overfitting/table.log",
     shell:
-        "python -m natgrad.study overfitting table --runs {input} --csv {output.csv}"
+        "python -m natgrad.study overfitting table --runs {params.runs} --csv {output.csv}"
         " --html {output.html} 2> {log}"

@@ -8,13 +8,16 @@ TOY_TARGETS = [f"{TOY}/paths.csv", f"{TOY}/kl_points.csv", f"{TOY}/figure1.png",
 
 
 rule toy_paths:
-    conda:
-        CONDA_ENV
     output:
         paths=f"{TOY}/paths.csv",
         kl_points=f"{TOY}/kl_points.csv",
     params:
         config=lambda wc: as_json(config["toy"]),
+        code=code_digest("toy"),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/toy/paths.log",
     shell:
@@ -23,8 +26,6 @@ rule toy_paths:
 
 
 rule toy_figure:
-    conda:
-        CONDA_ENV
     input:
         paths=f"{TOY}/paths.csv",
         kl_points=f"{TOY}/kl_points.csv",
@@ -41,6 +42,10 @@ rule toy_figure:
         ),
     params:
         config=lambda wc: as_json(config["toy"]),
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     log:
         "results/logs/toy/figure.log",
     shell:

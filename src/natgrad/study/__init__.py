@@ -1,5 +1,8 @@
-"""The Pascanu & Bengio (2014) study: data, experiments, stores and figures, driven by Snakemake.
+"""The Pascanu & Bengio (2014) study on natgrad: data, methods, experiments, stores.
 
-Each experiment is a subpackage with a `cli.py` whose `main(argv)` the workflow's rules call through
-`python -m natgrad.study <experiment> ...`.
+`open_results(path)` opens any stored result as an xarray Dataset (see README, "Re-analyse stored
+results").
 """
+from natgrad.study.stores import open_results
+
+__all__ = ["open_results"]

@@ -119,3 +119,33 @@ def _merge(into, layer):
             _merge(into[key], value)
         else:
             into[key] = copy.deepcopy(value)
+
+
+def check_data(config):
+    """Refuse, before any job, data sets that are missing, whose headers are bad, or that a split
+    does not fit; the one-line message names the config key, the data set and its size."""
+    from natgrad.study.data import DataError
+    from natgrad.study.data.inspect import source_size
+    from natgrad.study.overfitting import spec as overfitting_spec
+    from natgrad.study.overfitting.split import split_counts
+
+    def size(name, key):
+        try:
+            return source_size(name, config["datasets"])
+        except DataError as err:
+            raise ConfigError(f"{key} = {name!r}: {err}") from None
+
+    order = config["order"]
+    n = size(order["dataset"], "order.dataset")
+    parts = {p: int(round(order[f"{p}_fraction"] * n)) for p in ("heldout", "validation")}
+    if min(parts.values()) < 1 or n - sum(parts.values()) < 1:
+        raise ConfigError(f"order.heldout_fraction / order.validation_fraction: dataset "
+                          f"{order['dataset']} has {n} examples, too few for {parts} and a train part")
+    for name, spec in overfitting_spec.experiments(config["overfitting"]).items():
+        key = "overfitting.split" if name == overfitting_spec.MAIN else f"overfitting.extra.{name}.split"
+        n = size(spec["dataset"], key.rsplit(".", 1)[0] + ".dataset")
+        try:
+            split_counts(n, spec["split"])
+        except ValueError as err:
+            raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
+                              f"{err}") from None

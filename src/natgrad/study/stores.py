@@ -1,27 +1,18 @@
 """Atomic Zarr stores with provenance: a store is either complete on disk or absent.
 
 Every store is written to a temporary sibling directory and renamed into place, so a job killed
-mid-write leaves no half-written store under the final name.
+mid-write leaves no half-written store under the final name. Stores are Zarr format 2 with
+consolidated metadata, string labels as fixed-width unicode (so `.sel(method="ng")` selects one
+label), and the provenance of `natgrad.study.provenance` in their attributes: plain
+`xarray.open_zarr(path)` opens them with no warning.
 """
 import contextlib
 import os
 import shutil
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
-PROVENANCE_PACKAGES = ("natgrad", "jax", "jaxlib", "flax", "optax", "numpy", "xarray", "zarr")
-
-
-def package_versions(packages=PROVENANCE_PACKAGES):
-    """Versions of the packages that determine the numbers, for a store's attrs."""
-    versions = {}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+from natgrad.study.provenance import provenance_attrs
 
 
 @contextlib.contextmanager
@@ -46,28 +37,49 @@ def _remove(path):
         path.unlink()
 
 
-def write_zarr(dataset, path):
-    """Write an xarray Dataset as a Zarr store at `path`, atomically."""
-    with atomic_path(path) as tmp:
-        dataset.to_zarr(tmp, mode="w", consolidated=False)
-
-
-def open_store(path):
-    """A store written by `write_zarr` as an xarray Dataset (lazy), string coordinates as Python
-    strings (Zarr returns them in numpy's StringDType, which label selection mishandles)."""
-    import warnings
-
+def _fixed_width_strings(dataset):
+    """String coordinates as fixed-width unicode: Zarr stores them with a stable dtype."""
     import numpy as np
+
+    for name in list(dataset.coords):
+        values = dataset[name].values
+        if values.dtype.kind in "OUT" or str(values.dtype).startswith("StringDType"):
+            dataset = dataset.assign_coords({name: (dataset[name].dims,
+                                                    np.array([str(v) for v in values.ravel()])
+                                                    .reshape(values.shape))})
+    return dataset
+
+
+def annotate(dataset, variables):
+    """Set CF `long_name` and `units` from `variables` = {name: (long_name, units)}."""
+    for name, (long_name, units) in variables.items():
+        if name in dataset.variables:
+            dataset[name].attrs.update(long_name=long_name, units=units)
+    return dataset
+
+
+def write_zarr(dataset, path, config=None):
+    """Write an xarray Dataset as a Zarr store at `path`, atomically, with provenance (the code,
+    the packages and `config`, the settings that made it)."""
+    missing = [name for name in dataset.data_vars
+               if not {"long_name", "units"} <= set(dataset[name].attrs)]
+    if missing:
+        raise ValueError(f"{path}: variables {missing} lack CF long_name/units (stores.annotate)")
+    dataset = _fixed_width_strings(dataset)
+    dataset.attrs.update(provenance_attrs(config))
+    with atomic_path(path) as tmp:
+        dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+
+
+def open_results(path):
+    """A stored result (any `.zarr` under results/, or its `.done` marker) as an xarray Dataset,
+    lazily: `open_results("results/order/order.zarr").variance.sel(method="ng")`. Its attributes
+    say what made it: `config` (JSON), `git_commit`, `git_dirty`, `package_versions` (JSON)."""
     import xarray as xr
 
-    with warnings.catch_warnings():  # snakemake's `.snakemake_timestamp` inside directory outputs
-        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
-        warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr")
-        ds = xr.open_zarr(path, consolidated=False)
-    for name in list(ds.coords):
-        if ds[name].dtype.kind in "UT" or str(ds[name].dtype).startswith("StringDType"):
-            ds = ds.assign_coords({name: np.array([str(v) for v in ds[name].values], object)})
-    return ds
+    path = str(path)
+    return xr.open_zarr(path[: -len(".done")] if path.endswith(".done") else path,
+                        consolidated=True)
 
 
 def write_text(text, path):

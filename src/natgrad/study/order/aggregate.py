@@ -13,7 +13,9 @@ import json
 
 import numpy as np
 
+from natgrad.study import stores
 from natgrad.study.methods import StepRecord
+from natgrad.study.order import train as train_lib
 
 VARIANCE_DDOF = 1
 
@@ -21,11 +23,9 @@ VARIANCE_DDOF = 1
 def _open_runs(run_paths):
     """[((method, seed, segment, resample), path, Dataset)] and the sorted labels of each axis;
     raises when the runs do not fill the grid."""
-    from natgrad.study.stores import open_store
-
     runs = []
     for path in run_paths:
-        ds = open_store(path)
+        ds = stores.open_results(path)
         a = ds.attrs
         runs.append(((a["method"], int(a["seed"]), int(a["segment"]), int(a["resample"])), path, ds))
     if not runs:
@@ -59,15 +59,16 @@ def _stack(runs, labels):
         for name, array in out.items():
             array[idx] = (ds.attrs.get(name, np.nan) if name == "seconds_per_step"
                           else ds[name].values)
-        job_configs[key[0]] = json.loads(ds.attrs["job_config"])
+        job_configs[key[0]] = json.loads(ds.attrs["config"])
     return out, job_configs
 
 
-def aggregate(run_paths, config=None):
-    """An xarray Dataset with dims (method, seed, segment, resample, sample, class, eval, step)."""
-    import xarray as xr
+def aggregate(run_paths):
+    """An xarray Dataset with dims (optimizer, seed, segment, resample, sample, class, eval, step).
 
-    from natgrad.study.stores import package_versions
+The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarray's own keyword
+(the inexact-match rule), so a `method` dimension could not be selected by `.sel`."""
+    import xarray as xr
 
     runs, (methods, seeds, segments, resamples) = _open_runs(run_paths)
     first = runs[0][2]
@@ -75,18 +76,18 @@ def aggregate(run_paths, config=None):
     probs = arrays["probabilities"]
     var = probs.var(axis=3, ddof=VARIANCE_DDOF, dtype=np.float64)  # (m, seed, segment, sample, class)
     variance_per_seed = var.mean(axis=(-2, -1))                    # (m, seed, segment)
-    dims = ("method", "seed", "segment", "resample")
+    dims = ("optimizer", "seed", "segment", "resample")
     out = xr.Dataset(
         {
             "probabilities": (dims + ("sample", "class"), probs),
             "validation_error": (dims + ("eval",), arrays["validation_error"]),
             **{k: (dims + ("step",), arrays[k]) for k in StepRecord._fields},
             "seconds_per_step": (dims, arrays["seconds_per_step"]),
-            "variance_per_seed": (("method", "seed", "segment"), variance_per_seed),
-            "variance": (("method", "segment"), variance_per_seed.mean(axis=1)),
+            "variance_per_seed": (("optimizer", "seed", "segment"), variance_per_seed),
+            "variance": (("optimizer", "segment"), variance_per_seed.mean(axis=1)),
         },
         coords={
-            "method": np.array(methods, dtype=object),  # variable-length strings in Zarr v3
+            "optimizer": np.array(methods),
             "seed": seeds, "segment": segments, "resample": resamples,
             "sample": first["sample"].values, "class": first["class"].values,
             "eval_step": (("eval",), first["eval_step"].values), "step": first["step"].values,
@@ -97,17 +98,19 @@ def aggregate(run_paths, config=None):
                            "protocol of Erhan et al. 2010)",
             "variance_definition": "variance across resamples (ddof=1) of the held-out output "
                                    "probabilities, averaged over samples, classes and seeds",
-            "config": json.dumps(config or {}, sort_keys=True),
             "job_configs": json.dumps(job_configs, sort_keys=True),
-            "package_versions": json.dumps(package_versions(), sort_keys=True),
         },
     )
-    out["variance"].attrs["description"] = attrs_variance = (
-        "mean over samples and classes of the variance across resamples of the held-out outputs")
-    out["variance_per_seed"].attrs["description"] = attrs_variance + " (one seed)"
-    out["seconds_per_step"].attrs["description"] = (
-        "steady-state wall time per step after the first (compiling) chunk; the vmapped "
-        "resamples of one job share it")
+    variance = ("variance across resamples of the held-out outputs, mean over samples and "
+                "classes")
+    stores.annotate(out, {
+        **train_lib.VARIABLES,
+        "variance": (variance + " and seeds", "1"),
+        "variance_per_seed": (variance + ", one seed", "1"),
+        "seconds_per_step": ("steady-state wall time per step after the first (compiling) chunk; "
+                             "the vmapped resamples of one job share it", "s"),
+    })
+    out["eval_step"].attrs.update(long_name="training steps before the evaluation", units="1")
     if not bool(np.all(np.isfinite(out["variance"].values))) or bool(np.any(out["variance"] < 0)):
         raise ValueError("the aggregated variance is not finite and non-negative")
     return out
@@ -119,12 +122,12 @@ def summary_table(ds):
 
     rows = []
     final = ds["validation_error"].isel(eval=-1)
-    for m in ds["method"].values:
+    for m in ds["optimizer"].values:
         for k in ds["segment"].values:
             rows.append({
                 "method": str(m), "segment": int(k),
-                "variance": float(ds["variance"].sel({"method": m, "segment": k})),
-                "final_validation_error_mean": float(final.sel({"method": m, "segment": k}).mean()),
-                "final_validation_error_std": float(final.sel({"method": m, "segment": k}).std()),
+                "variance": float(ds["variance"].sel(optimizer=m, segment=k)),
+                "final_validation_error_mean": float(final.sel(optimizer=m, segment=k).mean()),
+                "final_validation_error_std": float(final.sel(optimizer=m, segment=k).std()),
             })
     return pd.DataFrame(rows).to_csv(index=False)

@@ -38,22 +38,26 @@ def train(args):
                                  checkpoint_every=args.checkpoint_every, log=_log)
     for res, out in zip(results, args.out):
         stores.write_zarr(train_lib.to_dataset(res, job_cfg, args.segment, args.seed,
-                                               {"vmapped": int(args.vmapped)}), out)
-        _log(f"wrote {out}: final validation error {res['validation_error'][-1]:.4f}; "
+                                               {"vmapped": int(args.vmapped)}), out,
+                          config=job_cfg)
+        _log(f"wrote {out}: final validation error {100 * res['validation_error'][-1]:.2f} %; "
              f"first chunk (with compilation) {res['first_chunk_seconds']:.1f} s, then "
              f"{1e3 * res['seconds_per_step']:.2f} ms/step")
     if args.checkpoint is not None:
+        from natgrad.study import checkpoints
+
         for r in args.resamples:
-            train_lib.remove_checkpoint(f"{args.checkpoint}.r{r}")
-        train_lib.remove_checkpoint(args.checkpoint)
+            checkpoints.remove(f"{args.checkpoint}.r{r}")
+        checkpoints.remove(args.checkpoint)
 
 
 def aggregate(args):
     from natgrad.study import stores
     from natgrad.study.order import aggregate as agg
 
-    ds = agg.aggregate(args.runs, json.loads(args.config))
-    stores.write_zarr(ds, args.out)
+    config = json.loads(args.config)
+    ds = agg.aggregate(args.runs)
+    stores.write_zarr(ds, args.out, config=config)
     stores.write_text(agg.summary_table(ds), args.table)
     _log(ds["variance"].to_pandas().to_string())
 
@@ -62,7 +66,7 @@ def plot(args):
     from natgrad.study import stores
     from natgrad.study.order import plots
 
-    ds = stores.open_store(args.store)
+    ds = stores.open_results(args.store)
     style = json.loads(args.style)
     plots.plot_variance(ds, args.variance, style)
     plots.plot_validation(ds, args.validation, style)

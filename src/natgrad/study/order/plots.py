@@ -41,11 +41,11 @@ def variance_frame(ds):
 
     v = ds["variance_per_seed"]
     rows = []
-    for m in v["method"].values:
+    for m in v["optimizer"].values:
         for s in v["seed"].values:
             for k in v["segment"].values:
                 rows.append({"method": _label(m), "seed": int(s), "segment": int(k) + 1,
-                             "variance": float(v.sel({"method": m, "seed": s, "segment": k}))})
+                             "variance": float(v.sel(optimizer=m, seed=s, segment=k))})
     return pd.DataFrame(rows)
 
 
@@ -75,11 +75,11 @@ def validation_frame(ds):
     eval_step = ds["eval_step"].values
     batch = json_batch(ds)
     rows = []
-    for m in ve["method"].values:
+    for m in ve["optimizer"].values:
         for s in ve["seed"].values:
             for k in ve["segment"].values:
                 for r in ve["resample"].values:
-                    vals = ve.sel({"method": m, "seed": s, "segment": k, "resample": r}).values
+                    vals = ve.sel(optimizer=m, seed=s, segment=k, resample=r).values
                     run = f"{m}/{s}/{k}/{r}"
                     rows += [{"method": _label(m), "run": run, "samples": int(t) * batch,
                               "validation error": float(e)} for t, e in zip(eval_step, vals)]
@@ -106,7 +106,7 @@ def plot_validation(ds, path, style=None):
                  ax=ax)
     final = ds["validation_error"].isel(eval=-1)
     handles, labels = ax.get_legend_handles_labels()
-    text = {_label(m): float(final.sel({"method": m}).mean()) for m in final["method"].values}
+    text = {_label(m): float(final.sel(optimizer=m).mean()) for m in final["optimizer"].values}
     ax.legend(handles, [f"{lab} (final {100 * text.get(lab, np.nan):.1f} %)" for lab in labels],
               title=None)
     ax.set_xlabel("online samples seen")

@@ -80,15 +80,14 @@ def deformed_set(part_source, cfg, seed, size, part, batch=4096):
 def _images_dataset(images, labels, source, cfg, part, extra):
     import xarray as xr
 
-    return xr.Dataset(
-        {"images": (("sample", "row", "col"), images,
-                    {"description": "images, float32 in [0, 1]"}),
-         "labels": (("sample",), labels, {"description": "class index into attrs['classes']"})},
+    ds = xr.Dataset(
+        {"images": (("sample", "row", "col"), images), "labels": (("sample",), labels)},
         coords={"sample": np.arange(len(labels), dtype=np.int64)},
         attrs={"part": part, "source": cfg["dataset"], "preset": cfg["preset"],
                "c_max": float(cfg["c_max"]), "image_size": int(cfg["image_size"]),
-               "data_seed": int(cfg["data_seed"]), "classes": list(source.classes),
-               "versions": stores.package_versions(), **extra})
+               "data_seed": int(cfg["data_seed"]), "classes": list(source.classes), **extra})
+    return stores.annotate(ds, {"images": ("pixel intensities in [0, 1]", "1"),
+                                "labels": ("class index into attrs['classes']", "1")})
 
 
 def write_data_sets(cfg, datasets, paths):
@@ -99,15 +98,15 @@ def write_data_sets(cfg, datasets, paths):
     seeds = spec_lib.stream_seeds(cfg["data_seed"])
     train = parts["train"]
     stores.write_zarr(_images_dataset(train.images, train.labels, train, cfg, "train",
-                                      {"deformed": 0}), paths["train"])
+                                      {"deformed": 0}), paths["train"], config=cfg)
     for part, size in (("heldout", cfg["heldout_size"]), ("validation", cfg["validation_size"])):
         stores.write_zarr(deformed_set(parts[part], cfg, seeds[part], int(size), part),
-                          paths[part])
+                          paths[part], config=cfg)
 
 
 def read_set(path):
     """A data store as (images (N, S, S) float32, labels (N,) int32, attrs)."""
-    ds = stores.open_store(path)
+    ds = stores.open_results(path)
     return ds["images"].values, ds["labels"].values, dict(ds.attrs)
 
 

@@ -18,9 +18,6 @@ Every function here takes the `order:` section as `natgrad.study.config.resolve`
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 from natgrad.study import methods
 
 #: Keys of `order:` the data sets (train part, held-out and validation sets) depend on.
@@ -71,11 +68,6 @@ def job_config(cfg, method):
     out["method"] = method
     out["hyper"] = {"kind": hyper["kind"], **methods.hyper_of(hyper["kind"], hyper)}
     return out
-
-
-def fingerprint(job_cfg):
-    """A short hash of a job's settings: a checkpoint is resumed only by the settings that made it."""
-    return hashlib.sha256(json.dumps(job_cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def num_steps(job_cfg):

@@ -16,16 +16,13 @@ compiles the batched program differently, e.g. a reduction may sum in another or
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from natgrad.study import stores
+from natgrad.study import checkpoints, stores
 from natgrad.study.methods import Batch, StepRecord, build_method
 from natgrad.study.model import build_model
 from natgrad.study.order import spec as spec_lib
@@ -91,35 +88,6 @@ def make_eval(apply, batch_size):
     return error, probabilities
 
 
-# ---- checkpoints ---------------------------------------------------------------------------------
-
-def _save_checkpoint(path, fingerprint, step, carry, history):
-    leaves = jax.tree_util.tree_leaves(carry)
-    arrays = {f"carry_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
-    arrays.update({f"hist_{k}": v for k, v in history.items()})
-    with stores.atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, fingerprint=np.array(fingerprint), step=np.array(step), **arrays)
-
-
-def _load_checkpoint(path, fingerprint, carry_like):
-    path = Path(path)
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        if str(z["fingerprint"]) != fingerprint:
-            return None  # made by other settings: start afresh
-        treedef = jax.tree_util.tree_structure(carry_like)
-        like = jax.tree_util.tree_leaves(carry_like)
-        leaves = [z[f"carry_{i}"] for i in range(len(like))]
-        if any(a.shape != np.shape(b) for a, b in zip(leaves, like)):
-            return None
-        carry = jax.tree_util.tree_unflatten(
-            treedef, [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, like)])
-        history = {k[5:]: z[k] for k in z.files if k.startswith("hist_")}
-        return int(z["step"]), carry, history
-
-
 # ---- a run ---------------------------------------------------------------------------------------
 
 _COMPILED = {}
@@ -128,7 +96,7 @@ _COMPILED = {}
 def _compiled(job_cfg, problem, vmapped):
     """The model, the method and the jitted functions of a (settings, problem, vmapped) triple,
     built once per process so that runs of the same settings share their compiled programs."""
-    key = (spec_lib.fingerprint(job_cfg), id(problem), bool(vmapped))
+    key = (checkpoints.fingerprint(job_cfg), id(problem), bool(vmapped))
     if key not in _COMPILED:
         model = build_model(job_cfg["model"], problem.num_classes)
         hyper = job_cfg["hyper"]
@@ -173,7 +141,7 @@ class _Run:
         self.job_cfg, self.problem, self.segment = job_cfg, problem, segment
         self.resamples, self.vmapped = resamples, vmapped
         self.names = [spec_lib.describe(job_cfg, segment, r, seed) for r in resamples]
-        self.fingerprint = spec_lib.fingerprint({"job": job_cfg, "segment": segment,
+        self.fingerprint = checkpoints.fingerprint({"job": job_cfg, "segment": segment,
                                                  "resamples": resamples, "seed": seed,
                                                  "vmapped": vmapped})
         self.n_steps = spec_lib.num_steps(job_cfg)
@@ -199,8 +167,8 @@ class _Run:
 
     def start(self, checkpoint, log):
         """(step, carry, history): from the checkpoint when it is this run's, else from step 0."""
-        resumed = None if checkpoint is None else _load_checkpoint(checkpoint, self.fingerprint,
-                                                                   self.carry0)
+        resumed = None if checkpoint is None else checkpoints.load(checkpoint, self.fingerprint,
+                                                                   self.carry0, log)
         if resumed is not None:
             log(f"resumed from {checkpoint} at step {resumed[0]}/{self.n_steps}")
             return resumed
@@ -241,7 +209,7 @@ class _Run:
             log(f"step {step}/{self.n_steps} validation error "
                 f"{np.array2string(np.asarray(errors, np.float32), precision=4)}")
             if checkpoint is not None and step < self.n_steps and chunks_done % ckpt_chunks == 0:
-                _save_checkpoint(checkpoint, self.fingerprint, step, carry, history)
+                checkpoints.save(checkpoint, self.fingerprint, step, carry, history)
                 if stop_after is not None and step >= stop_after:
                     raise Interrupted(f"stopped after the checkpoint at step {step}")
         steady = (time.perf_counter() - t_steady) / steady_steps if steady_steps else float("nan")
@@ -262,11 +230,6 @@ class _Run:
         return out
 
 
-def remove_checkpoint(checkpoint):
-    if checkpoint is not None and os.path.exists(checkpoint):
-        os.remove(checkpoint)
-
-
 def _check_finite(carry, diag, vmapped, names, step):
     leaves = jax.tree_util.tree_leaves(carry[0])
     n = len(names)
@@ -281,24 +244,34 @@ def _check_finite(carry, diag, vmapped, names, step):
                              "the run is stopped and nothing is written")
 
 
-def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
-    """One run's result as an xarray Dataset (the per-job Zarr store)."""
-    import json
+#: long_name and units of the variables of a run's store (CF conventions).
+VARIABLES = {
+    "probabilities": ("held-out softmax outputs after the whole online run", "1"),
+    "validation_error": ("validation error after eval_step steps", "%"),
+    "loss": ("minibatch cross-entropy before each step", "nats"),
+    "solver_iterations": ("Krylov iterations per step (0 for first-order methods)", "1"),
+    "relative_residual": ("solver relative residual per step (NaN for first-order methods)", "1"),
+    "damping": ("damping λ per step (NaN for first-order methods)", "1"),
+    "solver_flag": ("solver exit flag per step (-1 for first-order methods)", "1"),
+}
 
+
+def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
+    """One run's result as an xarray Dataset (the per-job Zarr store); the store's `config`
+    attribute (`stores.write_zarr`) is the job's settings."""
     import xarray as xr
 
-    n_steps = len(result["loss"])
     ds = xr.Dataset(
         {
             "probabilities": (("sample", "class"), result["probabilities"]),
-            "validation_error": (("eval",), result["validation_error"]),
+            "validation_error": (("eval",), np.float32(100) * result["validation_error"]),
             **{k: (("step",), result[k]) for k in DIAGNOSTICS},
         },
         coords={
             "sample": np.arange(result["probabilities"].shape[0]),
             "class": np.arange(result["probabilities"].shape[1]),
             "eval_step": (("eval",), result["eval_steps"]),
-            "step": np.arange(n_steps),
+            "step": np.arange(len(result["loss"])),
         },
         attrs={
             "experiment": "order",
@@ -306,8 +279,6 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
             "segment": int(segment),
             "resample": int(result["resample"]),
             "seed": int(seed),
-            "job_config": json.dumps(job_cfg, sort_keys=True),
-            "package_versions": json.dumps(stores.package_versions(), sort_keys=True),
             "train_seconds": float(result["seconds"]),
             "steps_timed": int(result["steps_run"]),
             "first_chunk_seconds": float(result["first_chunk_seconds"]),
@@ -316,11 +287,5 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
             **(extra_attrs or {}),
         },
     )
-    ds["probabilities"].attrs["description"] = "held-out softmax outputs after the whole online run"
-    ds["validation_error"].attrs["description"] = "validation error rate after eval_step steps"
-    ds["solver_iterations"].attrs["description"] = "Krylov iterations per step (0 for msgd)"
-    ds["relative_residual"].attrs["description"] = "solver relative residual per step (NaN for msgd)"
-    ds["damping"].attrs["description"] = "damping per step (NaN for msgd)"
-    ds["solver_flag"].attrs["description"] = "solver exit flag per step (-1 for msgd)"
-    ds["loss"].attrs["description"] = "minibatch NLL before each step"
-    return ds
+    ds["eval_step"].attrs.update(long_name="training steps before the evaluation", units="1")
+    return stores.annotate(ds, VARIABLES)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from natgrad.study import stores
+from natgrad.study.overfitting import loop
+
 #: Table 1 of the paper: (training cross-entropy, test error in %) per experiment and method.
 PAPER = {
     "restricted_mnist": {
@@ -28,8 +31,7 @@ PAPER = {
     },
 }
 
-CURVES = ("train_ce", "train_error", "valid_error", "test_error", "valid_ce", "test_ce",
-          "wall_time")
+CURVES = tuple(loop.VARIABLES)
 
 
 def combine(runs):
@@ -51,18 +53,27 @@ def combine(runs):
         update[i, :n] = ds["update"].values
         compile_s[i, j] = ds.attrs.get("compile_seconds", np.nan)
     out = xr.Dataset(
-        {k: (("method", "seed", "point"), v) for k, v in values.items()},
-        coords={"method": np.array(methods, dtype=object), "seed": np.array(seeds, np.int64),
+        {k: (("optimizer", "seed", "point"), v) for k, v in values.items()},
+        coords={"optimizer": np.array(methods), "seed": np.array(seeds, np.int64),
                 "point": np.arange(npoints)},
     )
-    out["update"] = (("method", "point"), update)
-    out["compile_seconds"] = (("method", "seed"), compile_s)
-    any_run = next(iter(runs.values()))
-    for k in CURVES:
-        if k in any_run:
-            out[k].attrs = dict(any_run[k].attrs)
-    out["update"].attrs["description"] = "updates done at this evaluation (-1: no evaluation)"
-    return out
+    out["update"] = (("optimizer", "point"), update)
+    out["compile_seconds"] = (("optimizer", "seed"), compile_s)
+    out["update"].attrs.update(long_name="updates done at this evaluation (-1: no evaluation)",
+                               units="1")
+    return stores.annotate(out, {**loop.VARIABLES, "compile_seconds": (
+        "seconds compiling the run's programs (not in wall_time)", "s")})
+
+
+def experiment_spec(runs):
+    """The experiment's spec from its runs' `config` attributes: every method's settings, the seeds."""
+    import json
+
+    specs = [json.loads(ds.attrs["config"]) for ds in runs.values()]
+    spec = {k: v for k, v in specs[0].items() if k != "methods"}
+    spec["methods"] = {m: h for s in specs for m, h in s["methods"].items()}
+    spec["seeds"] = sorted({seed for _, seed in runs})
+    return spec
 
 
 def final(ds):
@@ -79,8 +90,8 @@ def table(ds, experiment="restricted_mnist"):
     fin = final(ds)
     paper = PAPER.get(experiment, {})
     rows = []
-    for i, m in enumerate(ds["method"].values):
-        f = fin.isel(method=i)
+    for i, m in enumerate(ds["optimizer"].values):
+        f = fin.isel(optimizer=i)
         ce, err = f["train_ce"].values, f["test_error"].values
         row = {"experiment": experiment, "method": str(m),
                "train_ce_mean": float(np.nanmean(ce)), "train_ce_std": float(np.nanstd(ce)),
@@ -90,7 +101,7 @@ def table(ds, experiment="restricted_mnist"):
         row["paper_test_error"] = p[1] if p else np.nan
         row["valid_error_mean"] = float(np.nanmean(f["valid_error"].values))
         row["wall_time_mean"] = float(np.nanmean(f["wall_time"].values))
-        row["updates"] = int(ds["update"].isel(method=i).max())
+        row["updates"] = int(ds["update"].isel(optimizer=i).max())
         row["seeds"] = int(np.isfinite(ce).sum())
         rows.append(row)
     return pd.DataFrame(rows)

@@ -23,12 +23,14 @@ def _train(args):
     spec = json.loads(args.spec)
     data = loop.load_data(spec, json.loads(args.datasets), args.seed)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
-    ds = loop.train(spec, args.method, args.seed, data, log=log)
+    ds = loop.train(spec, args.method, args.seed, data, log=log, checkpoint=args.checkpoint)
     ds.attrs.update({"experiment": args.experiment, "dataset": spec["dataset"],
-                     "spec": json.dumps(spec, sort_keys=True),
-                     "split_sizes": json.dumps(data.sizes()),
-                     "versions": json.dumps(stores.package_versions())})
-    stores.write_zarr(ds, args.out)
+                     "split_sizes": json.dumps(data.sizes())})
+    stores.write_zarr(ds, args.out, config=spec)
+    if args.checkpoint:
+        from natgrad.study import checkpoints
+
+        checkpoints.remove(args.checkpoint)
 
 
 def _aggregate(args):
@@ -37,12 +39,11 @@ def _aggregate(args):
 
     runs = {}
     for path in args.runs:
-        ds = stores.open_store(path).load()
+        ds = stores.open_results(path).load()
         runs[(ds.attrs["method"], int(ds.attrs["seed"]))] = ds
     out = aggregate.combine(runs)
-    out.attrs.update({"experiment": args.experiment,
-                      "versions": json.dumps(stores.package_versions())})
-    stores.write_zarr(out, args.out)
+    out.attrs["experiment"] = args.experiment
+    stores.write_zarr(out, args.out, config=aggregate.experiment_spec(runs))
 
 
 def _table(args):
@@ -53,7 +54,7 @@ def _table(args):
 
     frames = []
     for path in args.runs:
-        ds = stores.open_store(path)
+        ds = stores.open_results(path)
         frames.append(aggregate.table(ds, experiment=ds.attrs["experiment"]))
     df = pd.concat(frames, ignore_index=True)
     stores.write_text(df.to_csv(index=False, float_format="%.6g"), args.csv)
@@ -64,7 +65,7 @@ def _plot(args):
     from natgrad.study import stores
     from natgrad.study.overfitting import plots
 
-    ds = stores.open_store(args.runs)
+    ds = stores.open_results(args.runs)
     title = args.title or ds.attrs.get("experiment")
     plots.save_curves(ds, args.updates, x="updates", title=title)
     plots.save_curves(ds, args.wallclock, x="wallclock", title=title)
@@ -82,6 +83,7 @@ def parser():
     t.add_argument("--method", required=True)
     t.add_argument("--seed", type=int, required=True)
     t.add_argument("--out", required=True, help="Zarr store to write")
+    t.add_argument("--checkpoint", help="checkpoint file (resumed when it holds this job's state)")
     t.add_argument("--compile-cache", help="JAX persistent compilation cache directory (shared "
                    "by the jobs: the seeds of one method compile the same programs)")
     t.add_argument("--verbose", action="store_true")

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from natgrad.study import checkpoints, stores
 from natgrad.study.data import load_source
 from natgrad.study.methods import FAMILY
 from natgrad.study.model import build_model
@@ -82,15 +83,29 @@ class Evaluator:
                 "valid_ce": out["valid"][0], "test_ce": out["test"][0]}
 
 
-def train(spec, method, seed, data, log=None):
-    """Train `method` with `seed` on restricted `data`; the learning curves as an xarray Dataset."""
-    import xarray as xr
+#: long_name and units of the variables of a run's store (CF conventions).
+VARIABLES = {
+    "train_ce": ("cross-entropy on the whole training set", "nats"),
+    "valid_ce": ("cross-entropy on the validation set", "nats"),
+    "test_ce": ("cross-entropy on the test set", "nats"),
+    "train_error": ("training error", "%"),
+    "valid_error": ("validation error", "%"),
+    "test_error": ("test error", "%"),
+    "wall_time": ("seconds of updates so far (compilation and evaluations excluded)", "s"),
+}
+COLUMNS = ("update", "wall_time") + tuple(k for k in VARIABLES if k != "wall_time")
 
+
+def train(spec, method, seed, data, log=None, checkpoint=None):
+    """Train `method` with `seed` on restricted `data`; the learning curves as an xarray Dataset.
+
+    checkpoint: a file written after every evaluation and resumed when it holds these settings'
+    state (the run then ends with exactly the numbers of an uninterrupted one).
+    """
+    log = log or (lambda _: None)
     hyper = dict(spec["methods"][method])
-    updates = int(hyper["updates"])
     model = build_model(spec["model"], data.num_classes)
-    key = jax.random.key(seed)
-    k_init, k_method, k_run = jax.random.split(key, 3)
+    k_init, k_method, k_run = jax.random.split(jax.random.key(seed), 3)
     # one compiled program, not an eager op-by-op initialisation (seconds for a convnet)
     params = jax.jit(model.init)(k_init, jnp.asarray(data.x_train[:1]))
     runner = make_runner(method, hyper, model, device_data(data))
@@ -104,31 +119,40 @@ def train(spec, method, seed, data, log=None):
     evaluate(params)
     compile_seconds = time.perf_counter() - compile_start
 
-    rows, wall = [], 0.0
-    rows.append({"update": 0, "wall_time": 0.0, **evaluate(params)})
-    for a, b in zip(points[:-1], points[1:]):
+    fingerprint = checkpoints.fingerprint({"spec": spec, "method": method, "seed": seed})
+    resumed = None if checkpoint is None else checkpoints.load(
+        checkpoint, fingerprint, (params, state), log)
+    if resumed is None:
+        rows = [{"update": 0, "wall_time": 0.0, **evaluate(params)}]
+    else:
+        _, (params, state), extra = resumed
+        rows = [dict(zip(COLUMNS, row)) for row in extra["rows"].tolist()]
+        log(f"resumed from {checkpoint} at update {int(rows[-1]['update'])}")
+    for a, b in zip(points[len(rows) - 1:-1], points[len(rows):]):
         start = time.perf_counter()
         params, state = runner.run(params, state, k_run, a, b - a)
         jax.block_until_ready(params)
-        wall += time.perf_counter() - start
+        wall = rows[-1]["wall_time"] + time.perf_counter() - start
         rows.append({"update": b, "wall_time": wall, **evaluate(params)})
-        if log:
-            r = rows[-1]
-            log(f"{method} seed {seed} update {b}/{updates}: train CE {r['train_ce']:.4g}, "
-                f"test error {r['test_error']:.2f} %, {wall:.1f} s")
+        log(f"{method} seed {seed} update {b}/{points[-1]}: train CE {rows[-1]['train_ce']:.4g}, "
+            f"test error {rows[-1]['test_error']:.2f} %, {wall:.1f} s")
+        if checkpoint is not None and b < points[-1]:
+            checkpoints.save(checkpoint, fingerprint, b, (params, state),
+                             {"rows": np.array([[r[c] for c in COLUMNS] for r in rows])})
+    return _curves(rows, method, seed, points[-1], compile_seconds)
 
-    names = [k for k in rows[0] if k != "update"]
+
+def _curves(rows, method, seed, updates, compile_seconds):
+    import xarray as xr
+
     ds = xr.Dataset(
-        {k: ("update", np.array([r[k] for r in rows], np.float64)) for k in names},
+        {k: ("update", np.array([r[k] for r in rows], np.float64)) for k in VARIABLES},
         coords={"update": np.array([r["update"] for r in rows], np.int64)},
     )
-    units = {"train_ce": "nats", "valid_ce": "nats", "test_ce": "nats", "train_error": "%",
-             "valid_error": "%", "test_error": "%", "wall_time": "s"}
-    for k, u in units.items():
-        ds[k].attrs["units"] = u
+    ds["update"].attrs.update(long_name="updates done", units="1")
     ds.attrs.update({
-        "method": method, "seed": int(seed), "updates": updates,
+        "method": method, "seed": int(seed), "updates": int(updates),
         "compile_seconds": compile_seconds, "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
     })
-    return ds
+    return stores.annotate(ds, VARIABLES)

@@ -20,8 +20,8 @@ def curves(ds, x="updates", title=None):
     xvar, xlabel = AXES[x]
     fig, (ax_ce, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, m in enumerate(ds["method"].values):
-        sub = ds.isel(method=i).transpose("seed", "point")
+    for i, m in enumerate(ds["optimizer"].values):
+        sub = ds.isel(optimizer=i).transpose("seed", "point")
         valid = sub["update"].values >= 0
         if xvar == "update":
             xs = sub["update"].values[valid].astype(float)

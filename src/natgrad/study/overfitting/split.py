@@ -42,26 +42,35 @@ class RestrictedData:
                 "valid": len(self.x_valid), "test": len(self.x_test)}
 
 
-def split_indices(n, sizes, seed):
-    """Disjoint index arrays for each of `PARTS`, drawn by one permutation of `range(n)`.
+def split_counts(n, sizes):
+    """The number of examples of each of `PARTS` in a source of `n`: a size in (0, 1) is a fraction
+    of `n`, a whole number a count; `unlabeled` None or -1 takes every example the others leave.
+    Raises ValueError when the parts do not fit."""
+    def count(size):
+        return int(round(size * n)) if isinstance(size, float) and 0 < size < 1 else int(size)
 
-    `sizes` maps each part to a count (0 allowed for `unlabeled`); a size of `None` or `-1` for
-    `unlabeled` takes every example the other parts leave.
-    """
     sizes = {part: sizes.get(part, 0) for part in PARTS}
-    fixed = sum(int(sizes[p]) for p in PARTS if p != "unlabeled")
-    if sizes["unlabeled"] in (None, -1):
-        sizes["unlabeled"] = n - fixed
-    sizes = {p: int(s) for p, s in sizes.items()}
-    if any(s < 0 for s in sizes.values()) or sum(sizes.values()) > n:
-        raise ValueError(f"split sizes {sizes} do not fit a source of {n} examples")
-    if sizes["train"] < 1 or sizes["test"] < 1:
-        raise ValueError("the restricted split needs at least one training and one test example")
+    counts = {p: count(sizes[p]) for p in PARTS if p != "unlabeled"}
+    rest = sizes["unlabeled"] in (None, -1)
+    counts["unlabeled"] = n - sum(counts.values()) if rest else count(sizes["unlabeled"])
+    counts = {p: counts[p] for p in PARTS}
+    if any(c < 0 for c in counts.values()) or sum(counts.values()) > n:
+        raise ValueError(f"split {counts} needs {sum(max(c, 0) for c in counts.values())} "
+                         f"examples, more than the {n} of the data set")
+    if counts["train"] < 1 or counts["test"] < 1:
+        raise ValueError(f"split {counts} leaves no training or no test example (of {n})")
+    return counts
+
+
+def split_indices(n, sizes, seed):
+    """Disjoint index arrays for each of `PARTS` (sizes as `split_counts`), drawn by one
+    permutation of `range(n)`."""
+    counts = split_counts(n, sizes)
     order = np.random.default_rng(np.random.SeedSequence([seed, 0x5E1A])).permutation(n)
     out, start = {}, 0
     for part in PARTS:
-        out[part] = np.sort(order[start:start + sizes[part]])
-        start += sizes[part]
+        out[part] = np.sort(order[start:start + counts[part]])
+        start += counts[part]
     return out
 
 
