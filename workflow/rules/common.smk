@@ -1,7 +1,6 @@
 # Shared helpers: where rules find python and the package, config slices as rule parameters and
 # the resources every job asks for. A failed job prints its one-line error (naming the file, key or
 # job at fault) on stdout, the console, as well as in its log (natgrad.study.cli).
-import hashlib
 import json
 import os
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 from natgrad.study.data.inspect import dataset_files
 from natgrad.study.order import spec as order_spec
 from natgrad.study.overfitting import spec as overfitting_spec
-from natgrad.study.provenance import code_digest
+from natgrad.study.provenance import code_digest, settings_digest
 
 # Rules run `python -m natgrad.study ...` with the interpreter running snakemake (its bin directory
 # goes first on PATH, so jobs, SLURM jobs too, need no activated environment), and the package's own
@@ -28,11 +27,6 @@ RESOURCES = config["resources"]
 def as_json(value):
     """A config slice as one JSON argument; as a rule param it triggers reruns on change."""
     return json.dumps(value, sort_keys=True)
-
-
-def digest(value):
-    """A short hash of what defines a store: its path keeps other settings' results beside it."""
-    return hashlib.sha256(as_json(value).encode()).hexdigest()[:10]
 
 
 def datasets_entry(name):

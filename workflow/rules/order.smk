@@ -5,14 +5,14 @@ ORDER = "results/order"
 ORDER_DATA_CONFIG = order_spec.data_config(config["order"])
 ORDER_DATASETS = datasets_entry(config["order"]["dataset"])
 ORDER_DATA_DIR = "results/data/order/{}-{}-{}".format(
-    config["order"]["dataset"], config["order"]["preset"], digest([ORDER_DATA_CONFIG, ORDER_DATASETS])
+    config["order"]["dataset"], config["order"]["preset"], settings_digest([ORDER_DATA_CONFIG, ORDER_DATASETS])
 )
 ORDER_DATA = {part: f"{ORDER_DATA_DIR}/{part}.zarr.done" for part in ("train", "heldout", "validation")}
 ORDER_JOBS = {m: order_spec.job_config(config["order"], m) for m in config["order"]["methods"]}
 ORDER_RUN = f"{ORDER}/runs/{{method}}-{{key}}/seed{{seed}}/segment{{segment}}/resample{{resample}}.zarr.done"
 # Every run of the study: methods × seeds × segments × resamples.
 ORDER_RUNS = [
-    ORDER_RUN.format(method=m, key=digest(ORDER_JOBS[m]), seed=s, segment=k, resample=r)
+    ORDER_RUN.format(method=m, key=settings_digest(ORDER_JOBS[m]), seed=s, segment=k, resample=r)
     for m in config["order"]["methods"]
     for s in config["order"]["seeds"]
     for k in range(config["order"]["segments"])

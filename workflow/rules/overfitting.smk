@@ -9,7 +9,7 @@ OVERFITTING_JOBS = {
     for m in spec["methods"]
 }
 OVERFITTING_KEYS = {
-    job: digest([spec, datasets_entry(spec["dataset"])]) for job, spec in OVERFITTING_JOBS.items()
+    job: settings_digest([spec, datasets_entry(spec["dataset"])]) for job, spec in OVERFITTING_JOBS.items()
 }
 OVERFITTING_RUN = f"{OVERFITTING}/{{experiment}}/runs/{{method}}-{{key}}/seed{{seed}}.zarr.done"
 # The run stores of each experiment: methods × seeds.

@@ -1,5 +1,6 @@
 """Checkpoints of training jobs: a pytree of arrays plus named arrays, resumed only by the settings
-that made them, never loaded when damaged.
+that made them (their `fingerprint`: `natgrad.study.provenance.settings_digest`), never loaded when
+damaged.
 
 Each checkpoint is an `.npz` written atomically, with a SHA-256 of its arrays' bytes inside it. The
 previous checkpoint is kept as `PATH.prev` until the next one is complete, so a file truncated by a
@@ -9,7 +10,6 @@ naming the damaged file and falls back to the previous one, or to a fresh start.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -19,11 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study import stores
-
-
-def fingerprint(settings):
-    """A short hash of a job's settings: a checkpoint is resumed only by the settings that made it."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _digest(arrays):

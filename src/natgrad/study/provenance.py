@@ -70,6 +70,12 @@ def provenance_attrs(config=None):
     return attrs
 
 
+def settings_digest(settings):
+    """A short hash of settings (JSON): it keys a store's path and a checkpoint, so results of other
+    settings are kept beside them and never resumed by mistake."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def code_digest(kind):
     """A short SHA-256 of the source files job kind `kind` runs (see `JOB_CODE`)."""
     h = hashlib.sha256()

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study import checkpoints, stores
+from natgrad.study.provenance import settings_digest
 from natgrad.study.methods import Batch, StepRecord, build_method
 from natgrad.study.model import build_model
 from natgrad.study.order import spec as spec_lib
@@ -96,7 +97,7 @@ _COMPILED = {}
 def _compiled(job_cfg, problem, vmapped):
     """The model, the method and the jitted functions of a (settings, problem, vmapped) triple,
     built once per process so that runs of the same settings share their compiled programs."""
-    key = (checkpoints.fingerprint(job_cfg), id(problem), bool(vmapped))
+    key = (settings_digest(job_cfg), id(problem), bool(vmapped))
     if key not in _COMPILED:
         model = build_model(job_cfg["model"], problem.num_classes)
         hyper = job_cfg["hyper"]
@@ -141,7 +142,7 @@ class _Run:
         self.job_cfg, self.problem, self.segment = job_cfg, problem, segment
         self.resamples, self.vmapped = resamples, vmapped
         self.names = [spec_lib.describe(job_cfg, segment, r, seed) for r in resamples]
-        self.fingerprint = checkpoints.fingerprint({"job": job_cfg, "segment": segment,
+        self.fingerprint = settings_digest({"job": job_cfg, "segment": segment,
                                                  "resamples": resamples, "seed": seed,
                                                  "vmapped": vmapped})
         self.n_steps = spec_lib.num_steps(job_cfg)

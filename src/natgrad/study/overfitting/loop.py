@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study import checkpoints, stores
+from natgrad.study.provenance import settings_digest
 from natgrad.study.data import load_source
 from natgrad.study.methods import FAMILY
 from natgrad.study.model import build_model
@@ -119,7 +120,7 @@ def train(spec, method, seed, data, log=None, checkpoint=None):
     evaluate(params)
     compile_seconds = time.perf_counter() - compile_start
 
-    fingerprint = checkpoints.fingerprint({"spec": spec, "method": method, "seed": seed})
+    fingerprint = settings_digest({"spec": spec, "method": method, "seed": seed})
     resumed = None if checkpoint is None else checkpoints.load(
         checkpoint, fingerprint, (params, state), log)
     if resumed is None:
