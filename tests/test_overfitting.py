@@ -22,8 +22,11 @@ def with_defaults(hyper_by_method):
 HYPER = with_defaults({
     "msgd": {"updates": 40, "batch_size": 30, "learning_rate": 0.5},
     "adam": {"updates": 40, "batch_size": 30, "learning_rate": 0.01},
-    "ng_unlabeled": {"updates": 6, "batch_size": 60, "unlabeled_batch_size": 60,
+    "ng_unlabeled": {"updates": 6, "batch_size": 60, "metric_batch_size": 60,
                      "learning_rate": 1.0, "damping": 1.0, "adapt_damping": True, "max_iters": 10},
+    "ng_batch_plus_unlabeled": {"updates": 6, "batch_size": 60, "metric_batch_size": 30,
+                                "learning_rate": 1.0, "damping": 1.0, "adapt_damping": True,
+                                "max_iters": 10},
     "ng_different_batch": {"updates": 6, "batch_size": 60, "metric_batch_size": 60,
                            "learning_rate": 0.5, "damping": 0.1, "max_iters": 10},
     "ng_same_batch": {"updates": 6, "batch_size": 60, "learning_rate": 0.5, "damping": 0.1,
@@ -106,6 +109,60 @@ def test_pool_labels_are_never_read_and_scrambling_them_changes_nothing():
         np.testing.assert_array_equal(runs[0][var].values, runs[1][var].values)
 
 
+def test_the_pool_inputs_are_used_by_ng_unlabeled_and_by_nothing_else():
+    """New pool inputs change an NG-unlabeled run and leave MSGD (and NG on the training set only)
+    bit-identical."""
+    import dataclasses
+
+    x, y = tiny_images()
+    data = split.restrict(x, y, SIZES, seed=0)
+    other = dataclasses.replace(data, x_unlabeled=np.random.default_rng(5).uniform(
+        0, 1, data.x_unlabeled.shape).astype(np.float32))
+    for method, changes in (("ng_unlabeled", True), ("ng_batch_plus_unlabeled", True),
+                            ("msgd", False), ("ng_different_batch", False)):
+        a, b = (loop.train(tiny_spec((method,)), method, 0, d)["train_ce"].values
+                for d in (data, other))
+        assert (not np.array_equal(a, b)) is changes, method
+
+
+def test_each_metric_batch_comes_from_where_its_method_says():
+    """Different batch: disjoint from the gradient batch at every step; unlabeled: pool inputs only;
+    batch plus unlabeled: the gradient's inputs, then pool inputs."""
+    import jax
+
+    from natgrad.study.overfitting.runner import device_data, draw_batch
+
+    x, y = tiny_images()
+    data = split.restrict(x, y, SIZES, seed=0)
+    arrays = device_data(data)
+    rows = {r.tobytes(): i for i, r in enumerate(data.x_train)}
+    pool = {r.tobytes() for r in data.x_unlabeled}
+    for t in range(50):
+        key = jax.random.fold_in(jax.random.key(0), t)
+        b = draw_batch("ng_different_batch", {"batch_size": 50, "metric_batch_size": 70},
+                       arrays, key)
+        grad = {rows[r.tobytes()] for r in np.asarray(b.x)}
+        metric = {rows[r.tobytes()] for r in np.asarray(b.metric_x)}
+        assert len(grad) == 50 and len(metric) == 70 and not grad & metric
+        np.testing.assert_array_equal(np.asarray(b.metric_y),
+                                      data.y_train[[rows[r.tobytes()] for r in np.asarray(b.metric_x)]])
+        u = draw_batch("ng_unlabeled", {"batch_size": 50, "metric_batch_size": 40}, arrays, key)
+        assert u.metric_y is None and len(u.metric_x) == 40
+        assert all(r.tobytes() in pool for r in np.asarray(u.metric_x))
+        m = draw_batch("ng_batch_plus_unlabeled", {"batch_size": 50, "metric_batch_size": 40},
+                       arrays, key)
+        np.testing.assert_array_equal(np.asarray(m.metric_x[:50]), np.asarray(m.x))
+        assert all(r.tobytes() in pool for r in np.asarray(m.metric_x[50:]))
+
+
+def test_a_different_batch_that_does_not_fit_beside_the_gradient_batch_is_refused():
+    raw = config.load(ROOT / "config.yaml")
+    raw["overfitting"]["hyper"]["ng_different_batch"]["metric_batch_size"] = 400  # 250 + 400 > 500
+    with pytest.raises(config.ConfigError,
+                       match="overfitting.hyper.ng_different_batch: batch_size \\+ metric_batch_size"):
+        config.check_data(config.resolve(raw))
+
+
 # ---- methods -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -164,7 +221,7 @@ def test_tfd_convnet_on_a_tiny_npz_file(tmp_path):
                             "hidden": [8, 6]})
     spec["dataset"] = "tfd"
     spec["methods"]["ng_unlabeled"] = {**HYPER["ng_unlabeled"], "updates": 3,
-                                       "unlabeled_batch_size": 30, "learning_rate": 0.5,
+                                       "metric_batch_size": 30, "learning_rate": 0.5,
                                        "solver": "cg", "max_iters": 3}
     data = loop.load_data(spec, datasets, seed=0)
     assert data.num_classes == 7

@@ -36,7 +36,7 @@ TINY = {
         "model": {"kind": "mlp", "hidden": [8]}, "seeds": [0, 1], "evaluations": 2,
         "methods": ["msgd", "ng_unlabeled"],
         "hyper": {"msgd": {"updates": 20, "batch_size": 20, "learning_rate": 0.5},
-                  "ng_unlabeled": {"updates": 4, "batch_size": 50, "unlabeled_batch_size": 50,
+                  "ng_unlabeled": {"updates": 4, "batch_size": 50, "metric_batch_size": 50,
                                    "learning_rate": 1.0, "damping": 2.0, "adapt_damping": True,
                                    "solver": "cg", "max_iters": 5}},
     },

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import yaml
 
-#: Keys of the first round, refused with the name that replaced them.
+#: Keys of earlier rounds, refused with the name that replaced them.
 RENAMED_KEYS = {
     "lr": "learning_rate",
     "batch": "batch_size",
     "metric_batch": "metric_batch_size",
-    "unlabeled_batch": "unlabeled_batch_size",
+    "unlabeled_batch": "metric_batch_size",
+    # second round: every metric minibatch (another training minibatch, pool inputs) is one key
+    "unlabeled_batch_size": "metric_batch_size",
 }
 
 
@@ -145,7 +147,14 @@ def check_data(config):
         key = "overfitting.split" if name == overfitting_spec.MAIN else f"overfitting.extra.{name}.split"
         n = size(spec["dataset"], key.rsplit(".", 1)[0] + ".dataset")
         try:
-            split_counts(n, spec["split"])
+            counts = split_counts(n, spec["split"])
         except ValueError as err:
             raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
                               f"{err}") from None
+        hyper = spec["methods"].get("ng_different_batch")
+        if hyper and hyper["batch_size"] + hyper["metric_batch_size"] > counts["train"]:
+            where = key.rsplit(".", 1)[0]
+            raise ConfigError(
+                f"{where}.hyper.ng_different_batch: batch_size + metric_batch_size = "
+                f"{hyper['batch_size']} + {hyper['metric_batch_size']} exceeds the "
+                f"{counts['train']} training examples (the two minibatches are disjoint)")

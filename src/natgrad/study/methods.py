@@ -11,9 +11,12 @@ Kinds (paper §5-6, appendix 8.5-8.8; hyper-parameter keys in `HYPER_KEYS`):
 - `adam`: optax.adam;
 - `ng_same_batch`: natural gradient, Fisher on the gradient's own minibatch (Hessian-free's set-up,
   and the order experiment's "ng": appendix 8.8);
-- `ng_different_batch`: Fisher on another minibatch of the training set;
-- `ng_unlabeled`: Fisher on the gradient's minibatch plus inputs of the unlabeled pool (their labels
-  are never read: eq. 8 integrates the targets out);
+- `ng_different_batch`: Fisher on another minibatch of the training set, disjoint from the
+  gradient's (the original code's separate blocks);
+- `ng_unlabeled`: Fisher on inputs of the unlabeled pool alone (their labels are never read: eq. 8
+  integrates the targets out), as the original code's restricted-MNIST module does;
+- `ng_batch_plus_unlabeled`: Fisher on the gradient's minibatch plus pool inputs, appendix 8.7's
+  TFD protocol;
 - `covariance`: TONGA, the uncentred covariance of per-example gradients (eq. 13) on the gradient's
   minibatch;
 - `kfac`: kfac-jax's K-FAC (not jittable: see `natgrad.study.kfac`).
@@ -43,20 +46,23 @@ HYPER_KEYS = {
     "adam": _SCHEDULE,
     "ng_same_batch": _SCHEDULE + _SOLVE,
     "ng_different_batch": _SCHEDULE + _SOLVE + ("metric_batch_size",),
-    "ng_unlabeled": _SCHEDULE + _SOLVE + ("unlabeled_batch_size",),
+    "ng_unlabeled": _SCHEDULE + _SOLVE + ("metric_batch_size",),
+    "ng_batch_plus_unlabeled": _SCHEDULE + _SOLVE + ("metric_batch_size",),
     "covariance": _SCHEDULE + _SOLVE,
     "kfac": ("damping", "l2_reg", "inverse_update_period", "damping_interval"),
 }
 KINDS = tuple(HYPER_KEYS)
 #: Where each natural-gradient kind takes its metric's inputs from.
 METRIC_SOURCE = {"ng_same_batch": "same", "ng_different_batch": "different",
-                 "ng_unlabeled": "unlabeled", "covariance": "same"}
+                 "ng_unlabeled": "unlabeled", "ng_batch_plus_unlabeled": "batch_plus_unlabeled",
+                 "covariance": "same"}
 LABELS = {
     "msgd": "MSGD",
     "adam": "Adam",
     "ng_same_batch": "KL, same minibatch",
     "ng_different_batch": "KL, different training minibatch",
     "ng_unlabeled": "KL, unlabeled",
+    "ng_batch_plus_unlabeled": "KL, minibatch + unlabeled",
     "covariance": "covariance (TONGA)",
     "kfac": "K-FAC",
 }

@@ -30,22 +30,28 @@ def device_data(data):
 
 def draw_batch(kind, hyper, data, key):
     """The `methods.Batch` of one update of `kind`: `batch_size` training examples, and the metric's
-    inputs where the kind takes them elsewhere (another minibatch, or the unlabeled pool)."""
+    inputs where the kind takes them elsewhere: `metric_batch_size` other training examples,
+    disjoint from the gradient's (one permutation cut in two), or pool inputs (alone, or after the
+    gradient's own inputs)."""
     n = data["x_train"].shape[0]
     source = methods.METRIC_SOURCE.get(kind)
+    if source == "different":
+        order = jax.random.permutation(key, n)
+        b = int(hyper["batch_size"])
+        idx, jdx = order[:b], order[b:b + int(hyper["metric_batch_size"])]
+        return methods.Batch(data["x_train"][idx], data["y_train"][idx],
+                             data["x_train"][jdx], data["y_train"][jdx])
     if source is None:
         idx = sample(key, n, hyper["batch_size"])
         return methods.Batch(data["x_train"][idx], data["y_train"][idx])
     kg, km = jax.random.split(key)
     idx = sample(kg, n, hyper["batch_size"])
     x, y = data["x_train"][idx], data["y_train"][idx]
-    if source == "different":
-        jdx = sample(km, n, hyper["metric_batch_size"])
-        return methods.Batch(x, y, data["x_train"][jdx], data["y_train"][jdx])
-    if source == "unlabeled":
+    if source in ("unlabeled", "batch_plus_unlabeled"):
         pool = data["x_unlabeled"]
-        udx = sample(km, pool.shape[0], hyper["unlabeled_batch_size"])
-        return methods.Batch(x, y, jnp.concatenate([x, pool[udx]]))
+        unlabeled = pool[sample(km, pool.shape[0], hyper["metric_batch_size"])]
+        metric_x = unlabeled if source == "unlabeled" else jnp.concatenate([x, unlabeled])
+        return methods.Batch(x, y, metric_x)
     return methods.Batch(x, y)
 
 

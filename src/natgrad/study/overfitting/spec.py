@@ -23,7 +23,8 @@ SPEC_KEYS = ("dataset", "split", "model", "seeds", "evaluations", "methods", "hy
 RUN_KEYS = ("updates", "batch_size", "eval_every")
 #: Keys a method kind cannot run without (besides `updates` and `batch_size`).
 NEEDED = {"ng_different_batch": ("metric_batch_size", "damping"),
-          "ng_unlabeled": ("unlabeled_batch_size", "damping"),
+          "ng_unlabeled": ("metric_batch_size", "damping"),
+          "ng_batch_plus_unlabeled": ("metric_batch_size", "damping"),
           "ng_same_batch": ("damping",), "covariance": ("damping",),
           "msgd": ("learning_rate",), "adam": ("learning_rate",)}
 
