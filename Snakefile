@@ -28,6 +28,7 @@ include: "workflow/rules/order.smk"
 include: "workflow/rules/overfitting.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/equivalence.smk"
+include: "workflow/rules/claims.smk"
 
 
 # Rules find `python` and natgrad through these (set in common.smk); SLURM jobs get them too.
@@ -42,6 +43,7 @@ rule all:
         OVERFITTING_TARGETS,
         TOY_TARGETS,
         EQUIVALENCE_TARGETS,
+        CLAIMS_TARGETS,
     default_target: True
 
 
@@ -63,3 +65,8 @@ rule toy:
 rule equivalence:
     input:
         EQUIVALENCE_TARGETS,
+
+
+rule claims:
+    input:
+        CLAIMS_TARGETS,

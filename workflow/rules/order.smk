@@ -18,6 +18,13 @@ ORDER_RUNS = [
     for k in range(config["order"]["segments"])
     for r in range(config["order"]["resamples"])
 ]
+# The calibrated method (order.calibration) takes its learning rate from the calibration record.
+ORDER_CALIBRATED = order_spec.calibrated_method(config["order"])
+ORDER_CALIBRATION = (
+    f"{ORDER}/calibration/{ORDER_CALIBRATED}-{settings_digest(ORDER_JOBS[ORDER_CALIBRATED])}.json"
+    if ORDER_CALIBRATED
+    else None
+)
 ORDER_FIGURE_FORMAT = config["order"]["plot"]["format"]
 # Figure 3 (variance per segment), the validation curves, the aggregated store and its table, and
 # the NISTP sheet showing what the stream does to the source images.
@@ -61,10 +68,44 @@ rule order_data:
         " 2> {log}"
 
 
+if ORDER_CALIBRATED:
+
+    rule order_calibrate:
+        """Matched validation error as a rule: the calibrated method's learning rate, chosen from
+        its grid by the final validation error closest to the reference method's."""
+        input:
+            **ORDER_DATA,
+        output:
+            ORDER_CALIBRATION,
+        params:
+            job=as_json(ORDER_JOBS[ORDER_CALIBRATED]),
+            data=lambda wc, input: stores([input.train, input.heldout, input.validation]),
+            compile_cache=COMPILE_CACHE,
+            code=code_digest("order_train"),
+        threads: RESOURCES["train"]["threads"]
+        resources:
+            gpu=RESOURCES["train"]["gpu"],
+            mem_mb=RESOURCES["train"]["mem_mb"],
+            runtime=RESOURCES["train"]["runtime"],
+        retries: RESOURCES["retries"]
+        log:
+            f"results/logs/order/calibrate-{Path(ORDER_CALIBRATION).stem}.log",
+        shell:
+            "python -m natgrad.study order calibrate --job {params.job:q}"
+            " --train {params.data[0]} --heldout {params.data[1]} --validation {params.data[2]}"
+            " --out {output} --compile-cache {params.compile_cache} 2> {log}"
+
+
+def order_train_calibration(wc):
+    """The calibration record a run of the calibrated method reads (none for the others)."""
+    return {"calibration": ORDER_CALIBRATION} if wc.method == ORDER_CALIBRATED else {}
+
+
 rule order_train:
     """One online run per resample of a segment: the stream with that segment replaced. Retried
     after a failure or preemption, it resumes from its checkpoint."""
     input:
+        unpack(order_train_calibration),
         **ORDER_DATA,
     output:
         [touch(ORDER_RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]
@@ -80,6 +121,7 @@ rule order_train:
         checkpoint=f"{ORDER}/checkpoints/{ORDER_JOB}.npz",
         compile_cache=COMPILE_CACHE,
         code=code_digest("order_train"),
+        calibration=lambda wc, input: f"--calibration {input.calibration}" if "calibration" in input.keys() else "",
     wildcard_constraints:
         method="[A-Za-z0-9_]+",
         key="[0-9a-f]+",
@@ -100,7 +142,7 @@ rule order_train:
         " --seed {wildcards.seed} --out {params.stores} --checkpoint {params.checkpoint}"
         " --train {params.data[0]} --heldout {params.data[1]} --validation {params.data[2]}"
         " --checkpoint-every {params.checkpoint_every} --compile-cache {params.compile_cache}"
-        " 2> {log}"
+        " {params.calibration} 2> {log}"
 
 
 rule order_aggregate:

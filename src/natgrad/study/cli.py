@@ -11,7 +11,7 @@ import importlib
 import sys
 import traceback
 
-GROUPS = ("data", "order", "overfitting", "toy", "equivalence")
+GROUPS = ("data", "order", "overfitting", "toy", "equivalence", "claims")
 
 
 def _expected_errors():

@@ -26,11 +26,14 @@ _STUDY = ("study/config.py", "study/methods.py", "study/model.py", "study/stores
 JOB_CODE = {
     "order_data": _STUDY + ("study/order/problem.py", "study/order/spec.py", "study/order/cli.py"),
     "order_train": _LIBRARY + _STUDY + ("study/order/problem.py", "study/order/spec.py",
-                                        "study/order/train.py", "study/order/cli.py"),
+                                        "study/order/train.py", "study/order/calibrate.py",
+                                        "study/order/cli.py"),
     "order_aggregate": ("study/stores.py", "study/order/aggregate.py", "study/order/cli.py"),
     "overfitting_train": _LIBRARY + _STUDY + ("study/overfitting/*.py",),
     "toy": _LIBRARY + ("study/toy/*.py",),
     "equivalence": _LIBRARY + ("study/equivalence/*.py",),
+    "claims": ("study/claims/*.py", "study/statistics.py", "study/stores.py", "study/overfitting/aggregate.py",
+               "study/toy/paths.py", "study/toy/model.py"),
 }
 
 

@@ -40,7 +40,8 @@ def _open_runs(run_paths):
 
 
 def _stack(runs, labels):
-    """The runs' arrays stacked on the (method, seed, segment, resample) grid."""
+    """The runs' arrays stacked on the (method, seed, segment, resample) grid, the job settings by
+    method and the calibration record (JSON) when a method was calibrated."""
     first = runs[0][2]
     grid = tuple(len(v) for v in labels)
     out = {"probabilities": np.empty(grid + (first.sizes["sample"], first.sizes["class"]),
@@ -49,7 +50,7 @@ def _stack(runs, labels):
            **{k: np.empty(grid + (first.sizes["step"],), first[k].dtype)
               for k in StepRecord._fields},
            "seconds_per_step": np.empty(grid, np.float64)}
-    job_configs = {}
+    job_configs, calibration = {}, None
     for key, path, ds in runs:
         if ds.sizes["sample"] != first.sizes["sample"] or ds.sizes["step"] != first.sizes["step"]:
             raise ValueError(f"{path}: its shape differs from {runs[0][1]} (other settings?)")
@@ -60,7 +61,9 @@ def _stack(runs, labels):
             array[idx] = (ds.attrs.get(name, np.nan) if name == "seconds_per_step"
                           else ds[name].values)
         job_configs[key[0]] = json.loads(ds.attrs["config"])
-    return out, job_configs
+        if "calibration" in ds.attrs:
+            calibration = ds.attrs["calibration"]
+    return out, job_configs, calibration
 
 
 def aggregate(run_paths):
@@ -72,7 +75,7 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
 
     runs, (methods, seeds, segments, resamples) = _open_runs(run_paths)
     first = runs[0][2]
-    arrays, job_configs = _stack(runs, (methods, seeds, segments, resamples))
+    arrays, job_configs, calibration = _stack(runs, (methods, seeds, segments, resamples))
     probs = arrays["probabilities"]
     var = probs.var(axis=3, ddof=VARIANCE_DDOF, dtype=np.float64)  # (m, seed, segment, sample, class)
     variance_per_seed = var.mean(axis=(-2, -1))                    # (m, seed, segment)
@@ -99,6 +102,7 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
             "variance_definition": "variance across resamples (ddof=1) of the held-out output "
                                    "probabilities, averaged over samples, classes and seeds",
             "job_configs": json.dumps(job_configs, sort_keys=True),
+            **({"calibration": calibration} if calibration else {}),
         },
     )
     variance = ("variance across resamples of the held-out outputs, mean over samples and "

@@ -1,13 +1,15 @@
 """Figures of the order-robustness experiment (seaborn, matplotlib's Agg backend).
 
 - `plot_variance`: figure 3 — per method, the variance of the held-out outputs across resamples
-  against the segment that was resampled, log y axis;
+  against the segment that was resampled (mean over seeds, 95 % t-interval band), log y axis;
 - `plot_validation`: the validation-error curves of every run, per method, showing whether the
   methods were matched (the paper matches them at 49.8 % after 32.7M samples).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from natgrad.study.statistics import paired
 
 LABELS = {"msgd": "MSGD", "ng": "natural gradient"}
 DEFAULT_STYLE = {"style": "whitegrid", "context": "paper", "palette": "colorblind", "dpi": 150,
@@ -49,7 +51,15 @@ def variance_frame(ds):
     return pd.DataFrame(rows)
 
 
+def _t_interval(values):
+    """The band of figure 3: the 95 % Student-t interval of the mean over seeds."""
+    c = paired(values)
+    return c.low, c.high
+
+
 def plot_variance(ds, path, style=None):
+    """Figure 3: the mean over seeds per method and segment, with its 95 % interval (several
+    seeds)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -57,7 +67,7 @@ def plot_variance(ds, path, style=None):
     df = variance_frame(ds)
     fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
     sns.lineplot(data=df, x="segment", y="variance", hue="method", style="method", markers=True,
-                 dashes=False, errorbar=("pi", 100) if df["seed"].nunique() > 1 else None, ax=ax)
+                 dashes=False, errorbar=_t_interval if df["seed"].nunique() > 1 else None, ax=ax)
     ax.set_yscale("log")
     ax.set_xticks(sorted(df["segment"].unique()))
     ax.set_xlabel("resampled segment of the online stream (1 = earliest)")

@@ -44,9 +44,24 @@ def check(cfg):
         raise OrderConfigError(
             f"order.segments × order.segment_size = {cfg['segments']} × {cfg['segment_size']} "
             f"exceeds order.online_samples = {n}")
+    calibration = cfg.get("calibration")
+    if calibration:
+        for key in ("method", "reference"):
+            if calibration[key] not in cfg["methods"]:
+                raise OrderConfigError(f"order.calibration.{key} = {calibration[key]!r} is not one "
+                                       f"of order.methods ({', '.join(cfg['methods'])})")
+        if calibration["method"] == calibration["reference"]:
+            raise OrderConfigError("order.calibration.method and .reference must differ")
+        if "learning_rate" in cfg["methods"][calibration["method"]]:
+            raise OrderConfigError(
+                f"order.methods.{calibration['method']}.learning_rate: the calibration chooses it "
+                "from order.calibration.learning_rates; remove it")
     for name, hyper in cfg["methods"].items():
         if hyper["kind"] not in METHOD_KINDS:
             raise OrderConfigError(f"order.methods.{name}.kind must be one of {METHOD_KINDS}")
+        if "learning_rate" not in hyper and name != calibrated_method(cfg):
+            raise OrderConfigError(f"order.methods.{name}.learning_rate is needed (or name it in "
+                                   "order.calibration.method)")
         if "damping" in methods.HYPER_KEYS[hyper["kind"]] and "damping" not in hyper:
             raise OrderConfigError(f"order.methods.{name}.damping is needed by kind {hyper['kind']}")
     return cfg
@@ -57,16 +72,35 @@ def data_config(cfg):
     return {k: cfg[k] for k in DATA_KEYS}
 
 
+def calibrated_method(cfg):
+    """The method whose learning rate the calibration chooses, or None."""
+    return (cfg.get("calibration") or {}).get("method")
+
+
 def job_config(cfg, method):
     """Everything one (method, …) training job's numbers depend on, and nothing else.
 
     The workflow passes exactly this as the training rule's parameter, so changing a plot setting,
-    the number of resamples or segments, or another method's settings never reruns this job.
+    the number of resamples or segments, or another method's settings never reruns this job. A
+    calibrated method has no `learning_rate` yet: its `calibration` entry (the grid, the reference
+    method's job and the seed) says how it is chosen, `with_learning_rate` puts it in.
     """
     out = {k: cfg[k] for k in TRAIN_KEYS}
     hyper = cfg["methods"][method]
     out["method"] = method
     out["hyper"] = {"kind": hyper["kind"], **methods.hyper_of(hyper["kind"], hyper)}
+    if method == calibrated_method(cfg):
+        calibration = cfg["calibration"]
+        out["calibration"] = {"learning_rates": list(calibration["learning_rates"]),
+                              "reference": job_config(cfg, calibration["reference"]),
+                              "seed": int(cfg["seeds"][0])}
+    return out
+
+
+def with_learning_rate(job_cfg, learning_rate):
+    """A calibrated job's settings with the chosen learning rate in place of its calibration."""
+    out = {k: v for k, v in job_cfg.items() if k != "calibration"}
+    out["hyper"] = {**job_cfg["hyper"], "learning_rate": float(learning_rate)}
     return out
 
 

@@ -1,0 +1,261 @@
+"""The paper's claims C1-C9, each decided from the study's stored results by the rule of `verdict`.
+
+Every claim reads only aggregated results: the overfitting experiments' combined stores (final
+evaluation of each method and seed), the order experiment's store (held-out output variance per
+method, seed and segment), the toy paths and the equivalence table. A claim whose results are not
+among the inputs (an experiment not declared, a method not run) is `not run`.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from natgrad.study.claims import verdict as v
+from natgrad.study.statistics import Comparison, paired
+
+COLUMNS = ("claim_id", "claim", "paper_value", "our_value", "ci_low", "ci_high", "n", "test",
+           "p_value", "verdict")
+PAIRED_T = "paired t over seeds, 95 % interval of the difference"
+EQUIVALENCE_TOLERANCE = 1e-10
+RATIO_RANGE = (0.5, 2.0)
+
+
+def _row(claim_id, claim, paper_value, our_value="", comparison=None, test="", verdict=v.NOT_RUN):
+    c = comparison or Comparison(math.nan, math.nan, math.nan, 0, math.nan)
+    return {"claim_id": claim_id, "claim": claim, "paper_value": paper_value,
+            "our_value": our_value, "ci_low": c.low, "ci_high": c.high, "n": c.n, "test": test,
+            "p_value": c.p_value, "verdict": verdict}
+
+
+def _final(store):
+    """{method: {"test_error": per-seed array, "train_ce": ...}} of an overfitting combined store."""
+    from natgrad.study.overfitting.aggregate import final
+
+    fin = final(store)
+    return {str(m): {k: fin[k].sel(optimizer=m).values for k in ("test_error", "train_ce")}
+            for m in store["optimizer"].values}
+
+
+def _weakest(named):
+    """Of several (name, Comparison) the one with the least support for the paper (lowest bound)."""
+    return min(named, key=lambda nc: (nc[1].low if math.isfinite(nc[1].low) else -math.inf))
+
+
+def _comparison_row(claim_id, claim, paper_value, named, describe):
+    """A row from one or more named comparisons that must all hold."""
+    verdicts = [v.sign_verdict(c) for _, c in named]
+    name, weakest = _weakest(named)
+    return _row(claim_id, claim, paper_value, describe(name, weakest), weakest, PAIRED_T
+                + ("" if len(named) == 1 else f"; all {len(named)} comparisons must hold"),
+                v.all_of(verdicts))
+
+
+def restricted_mnist_claims(store):
+    """C1-C3 from the restricted-MNIST combined store (None: not run)."""
+    rows = []
+    f = _final(store) if store is not None else {}
+
+    def err(m):
+        return f"{m} {np.nanmean(f[m]['test_error']):.2f} %"
+
+    claim = "restricted MNIST: NG-unlabeled test error < MSGD"
+    if {"ng_unlabeled", "msgd"} <= set(f):
+        d = f["msgd"]["test_error"] - f["ng_unlabeled"]["test_error"]
+        rows.append(_comparison_row("C1", claim, "4.63 % vs 5.22 %", [("msgd", paired(d))],
+                                    lambda n, c: f"{err('ng_unlabeled')} vs {err('msgd')}; "
+                                                 f"difference {c.mean:.2f} points"))
+    else:
+        rows.append(_row("C1", claim, "4.63 % vs 5.22 %"))
+
+    claim = "restricted MNIST: NG-unlabeled test error < NG-different-batch and < NG-same-batch"
+    rivals = ("ng_different_batch", "ng_same_batch")
+    if {"ng_unlabeled", *rivals} <= set(f):
+        named = [(m, paired(f[m]["test_error"] - f["ng_unlabeled"]["test_error"])) for m in rivals]
+        rows.append(_comparison_row(
+            "C2", claim, "4.63 % vs 4.89 % and 4.91 %", named,
+            lambda n, c: f"{err('ng_unlabeled')} vs {err(rivals[0])}, {err(rivals[1])}; "
+                         f"weakest: vs {n}, difference {c.mean:.2f} points"))
+    else:
+        rows.append(_row("C2", claim, "4.63 % vs 4.89 % and 4.91 %"))
+
+    claim = ("restricted MNIST: NG-same-batch reaches a lower training cross-entropy than "
+             "NG-unlabeled at equal updates")
+    paper = "§5: the unlabeled metric converges more slowly (table 1: 0.0023 same vs 0.0017 unlabeled)"
+    if {"ng_unlabeled", "ng_same_batch"} <= set(f):
+        d = f["ng_unlabeled"]["train_ce"] - f["ng_same_batch"]["train_ce"]
+        rows.append(_comparison_row(
+            "C3", claim, paper, [("ng_same_batch", paired(d))],
+            lambda n, c: f"same {np.nanmean(f['ng_same_batch']['train_ce']):.3g} vs unlabeled "
+                         f"{np.nanmean(f['ng_unlabeled']['train_ce']):.3g} nats; difference "
+                         f"{c.mean:.3g}"))
+    else:
+        rows.append(_row("C3", claim, paper))
+    return rows
+
+
+def _order_methods(store):
+    """(MSGD's name, NG's name) in the order store, by their kinds; None where absent."""
+    configs = json.loads(store.attrs["job_configs"])
+    kinds = {m: configs[m]["hyper"]["kind"] for m in configs}
+    msgd = next((m for m, k in kinds.items() if k == "msgd"), None)
+    ng = next((m for m, k in kinds.items() if k in ("ng_same_batch", "covariance")), None)
+    return msgd, ng
+
+
+def order_claims(store):
+    """C4-C6 from the order experiment's aggregated store (None: not run)."""
+    claims = {
+        "C4": ("figure 3: NG's held-out output variance < MSGD's at every resampled segment, at "
+               "matched validation error", "NG below MSGD at all 10 segments"),
+        "C5": ("figure 3: for both methods the first segment induces more variance than the last "
+               "resampled one", "first > last for both"),
+        "C6": ("figure 3: NG's first-segment variance is of the magnitude of MSGD's last-segment "
+               f"variance (ratio in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}])", "about 1"),
+    }
+    msgd, ng = _order_methods(store) if store is not None else (None, None)
+    if msgd is None or ng is None:
+        return [_row(cid, claim, paper) for cid, (claim, paper) in claims.items()]
+    var = store["variance_per_seed"]
+    segments = [int(k) for k in store["segment"].values]
+    first, last = segments[0], segments[-1]
+
+    def seeds(method, segment):
+        return var.sel(optimizer=method, segment=segment).values
+
+    matched = store.attrs.get("calibration")
+    suffix = ""
+    if matched:
+        cal = json.loads(matched)
+        suffix = (f" (calibrated NG lr {cal['learning_rate']:g}: validation error "
+                  f"{cal['validation_error']:.1f} % vs MSGD {cal['reference_validation_error']:.1f} %)")
+    named = [(f"segment {k}", paired(seeds(msgd, k) - seeds(ng, k))) for k in segments]
+    rows = [_comparison_row(
+        "C4", claims["C4"][0], claims["C4"][1], named,
+        lambda n, c: f"NG/MSGD variance ratio per segment "
+                     f"{', '.join(f'{seeds(ng, k).mean() / seeds(msgd, k).mean():.2f}' for k in segments)}"
+                     f"; weakest: {n}, difference {c.mean:.3g}{suffix}")]
+    named = [(m, paired(seeds(m, first) - seeds(m, last))) for m in (msgd, ng)]
+    rows.append(_comparison_row(
+        "C5", claims["C5"][0], claims["C5"][1], named,
+        lambda n, c: "first/last variance ratio " + ", ".join(
+            f"{m} {seeds(m, first).mean() / seeds(m, last).mean():.2f}" for m in (msgd, ng))
+        + f"; weakest: {n}"))
+    log_ratio = paired(np.log(seeds(ng, first)) - np.log(seeds(msgd, last)))
+    low, high = math.exp(log_ratio.low), math.exp(log_ratio.high)
+    ratio = Comparison(math.exp(log_ratio.mean), low, high, log_ratio.n, log_ratio.p_value)
+    rows.append(_row("C6", claims["C6"][0], claims["C6"][1],
+                     f"NG first / MSGD last = {ratio.mean:.2f} (geometric mean over seeds)", ratio,
+                     "paired t on the log ratio over seeds; 95 % interval of the ratio inside "
+                     f"[{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}]",
+                     v.range_verdict(low, high, *RATIO_RANGE)))
+    return rows
+
+
+def grid_minima(error, b_values, w_values):
+    """(b, w) of the strict local minima of a gridded error surface (rows w, columns b)."""
+    inner = error[1:-1, 1:-1]
+    neighbours = [error[1 + di:error.shape[0] - 1 + di, 1 + dj:error.shape[1] - 1 + dj]
+                  for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+    is_min = np.all([inner < n for n in neighbours], axis=0)
+    rows, cols = np.nonzero(is_min)
+    return [(float(b_values[c + 1]), float(w_values[r + 1])) for r, c in zip(rows, cols)]
+
+
+def toy_claim(paths, toy_config, start="3"):
+    """C7: from `start`, the minimum each method's path ends nearest to (minima of the error on
+    the config's grid); holds when Amari's natural gradient ends at another minimum than each of
+    the other three methods."""
+    claim = (f"figure 1: from start [{start}], Amari's natural gradient reaches the other minimum, "
+             "the other three methods do not")
+    paper = "only natural gradient reaches the other minimum"
+    if paths is None:
+        return _row("C7", claim, paper)
+    from natgrad.study.toy.paths import error_surface
+
+    grid = toy_config["grid"]
+    b = np.linspace(*grid["b"], int(grid["n"]))
+    w = np.linspace(*grid["w"], int(grid["n"]))
+    minima = grid_minima(error_surface(toy_config, b, w), b, w)
+    ends = paths[paths["start"].astype(str) == start]
+    ends = ends[ends["step"] == ends["step"].max()].set_index("method")
+
+    def nearest(method):
+        bw = np.array([ends.loc[method, "b"], ends.loc[method, "w"]])
+        return min(minima, key=lambda m: float(np.hypot(*(bw - m))))
+
+    reached = {m: nearest(m) for m in ends.index}
+    others = [m for m in reached if m != "amari"]
+    holds = all(reached[m] != reached["amari"] for m in others)
+    described = "; ".join(f"{m} → ({reached[m][0]:.2f}, {reached[m][1]:.2f})" for m in reached)
+    return _row("C7", claim, paper, described, Comparison(math.nan, math.nan, math.nan, 1,
+                                                            math.nan),
+                f"nearest of the {len(minima)} grid minima to each path's end (deterministic)",
+                v.HOLDS if holds else v.FAILS)
+
+
+def equivalence_claim(table):
+    """C8: every difference of the section-7 table (GGN vs Fisher, HF step vs NG step, absolute
+    and relative) ≤ 1e-10 for every family."""
+    claim = ("§7: Gauss-Newton ≡ Fisher and Hessian-free step ≡ natural-gradient step, to ≤ 1e-10, "
+             "for three families")
+    paper = "equal (analytically)"
+    if table is None:
+        return _row("C8", claim, paper)
+    cols = [c for c in table.columns if "diff" in c]
+    worst = float(np.nanmax(table[cols].to_numpy(float)))
+    families = ", ".join(table["family"].astype(str))
+    ok = worst <= EQUIVALENCE_TOLERANCE and len(table) >= 3
+    return _row("C8", claim, paper, f"largest difference {worst:.2e} ({families})",
+                Comparison(worst, math.nan, math.nan, len(table), math.nan),
+                f"max over families of the absolute and relative differences ≤ "
+                f"{EQUIVALENCE_TOLERANCE:g}", v.HOLDS if ok else v.FAILS)
+
+
+def tfd_claim(store):
+    """C9: on TFD, NG with unlabeled inputs beside the training batch (appendix 8.7) has a lower
+    test error than NG on the training batch only."""
+    claim = "TFD: NG-unlabeled accuracy > NG with the training batch only"
+    paper = "83.04 % vs 81.13 %"
+    f = _final(store) if store is not None else {}
+    if not {"ng_batch_plus_unlabeled", "ng_same_batch"} <= set(f):
+        return _row("C9", claim, paper)
+    d = f["ng_same_batch"]["test_error"] - f["ng_batch_plus_unlabeled"]["test_error"]
+
+    def acc(m):
+        return 100 - float(np.nanmean(f[m]["test_error"]))
+
+    return _comparison_row("C9", claim, paper, [("ng_same_batch", paired(d))],
+                           lambda n, c: f"{acc('ng_batch_plus_unlabeled'):.2f} % vs "
+                                        f"{acc('ng_same_batch'):.2f} %")
+
+
+def claims_table(restricted_mnist=None, order=None, toy_paths=None, toy_config=None,
+                 equivalence=None, tfd=None):
+    """The claims table as a DataFrame with `COLUMNS`, C1-C9 in order (inputs None: not run)."""
+    import pandas as pd
+
+    rows = (restricted_mnist_claims(restricted_mnist) + order_claims(order)
+            + [toy_claim(toy_paths, toy_config), equivalence_claim(equivalence), tfd_claim(tfd)])
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def markdown(df, provenance=""):
+    """The claims table as Markdown, with the verdict rule stated above it."""
+    def cell(value):
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.3g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["# Claims of Pascanu & Bengio (2014), decided by this run", "",
+             "Verdict rule, fixed before the run: `holds` when the 95 % interval of the paired "
+             "difference over seeds lies on the paper's side of zero, `fails` when it lies on the "
+             "other side, `inconclusive` otherwise (and with fewer than two seeds); `not run` when "
+             "the claim's results are not declared. A claim of several comparisons holds when each "
+             "holds and fails when any fails; its row shows the weakest comparison.", ""]
+    if provenance:
+        lines += [provenance, ""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for _, r in df.iterrows()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,170 @@
+"""The claims table: the interval and the verdict rule on synthetic numbers (against scipy's own
+t-test), and each claim decided from hand-built results whose answer is known."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from natgrad.study import config
+from natgrad.study.claims import table, verdict
+from natgrad.study.statistics import paired
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paired_interval_matches_scipys_one_sample_t_test():
+    d = np.array([0.4, 1.3, -0.2, 0.9, 0.7, 1.1])
+    c = paired(d)
+    ref = stats.ttest_1samp(d, 0.0)
+    ci = ref.confidence_interval(0.95)
+    assert c.n == 6 and c.mean == pytest.approx(d.mean())
+    assert (c.low, c.high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert c.p_value == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_paired_interval_by_hand():
+    # d = 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653: half-width 4.302653 / sqrt(3)
+    c = paired([1.0, 2.0, 3.0, np.nan])
+    assert c.n == 3
+    assert (c.low, c.high) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-5)
+
+
+@pytest.mark.parametrize("differences, expected", [
+    ([0.5, 0.6, 0.4, 0.55, 0.45], verdict.HOLDS),
+    ([-0.5, -0.6, -0.4, -0.55, -0.45], verdict.FAILS),
+    ([0.5, -0.6, 0.4, -0.55, 0.45], verdict.INCONCLUSIVE),
+    ([0.5], verdict.INCONCLUSIVE),  # one seed: no interval
+    ([], verdict.INCONCLUSIVE),
+])
+def test_sign_verdict_on_synthetic_differences(differences, expected):
+    assert verdict.sign_verdict(paired(differences)) == expected
+
+
+def test_range_verdict_and_combination():
+    assert verdict.range_verdict(0.8, 1.5, 0.5, 2.0) == verdict.HOLDS
+    assert verdict.range_verdict(2.5, 4.0, 0.5, 2.0) == verdict.FAILS
+    assert verdict.range_verdict(0.1, 0.4, 0.5, 2.0) == verdict.FAILS
+    assert verdict.range_verdict(0.3, 1.5, 0.5, 2.0) == verdict.INCONCLUSIVE
+    assert verdict.range_verdict(math.nan, math.nan, 0.5, 2.0) == verdict.INCONCLUSIVE
+    assert verdict.all_of([verdict.HOLDS, verdict.HOLDS]) == verdict.HOLDS
+    assert verdict.all_of([verdict.HOLDS, verdict.INCONCLUSIVE]) == verdict.INCONCLUSIVE
+    assert verdict.all_of([verdict.HOLDS, verdict.FAILS, verdict.INCONCLUSIVE]) == verdict.FAILS
+
+
+# ---- hand-built results ----------------------------------------------------------------------
+
+def overfitting_store(final_test_error, final_train_ce, seeds=5):
+    """A combined store (optimizer, seed, point) whose last evaluation holds the given values."""
+    methods = list(final_test_error)
+    shape = (len(methods), seeds, 3)
+    test = np.full(shape, 50.0)
+    ce = np.full(shape, 1.0)
+    for i, m in enumerate(methods):
+        test[i, :, -1] = final_test_error[m]
+        ce[i, :, -1] = final_train_ce.get(m, 0.1)
+    ds = xr.Dataset({k: (("optimizer", "seed", "point"), np.full(shape, 10.0))
+                     for k in ("valid_error", "valid_ce", "test_ce", "train_error", "wall_time")},
+                    coords={"optimizer": methods, "seed": np.arange(seeds), "point": np.arange(3)})
+    ds["test_error"] = (("optimizer", "seed", "point"), test)
+    ds["train_ce"] = (("optimizer", "seed", "point"), ce)
+    ds["update"] = (("optimizer", "point"), np.tile([0, 5, 10], (len(methods), 1)))
+    return ds
+
+
+RNG = np.random.default_rng(0)
+NOISE = 0.05 * RNG.normal(size=5)
+
+
+def test_restricted_mnist_claims_decided_by_the_paired_differences():
+    ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE,
+                            "ng_different_batch": 4.9 + NOISE[::-1],
+                            "ng_same_batch": 4.6 + NOISE[::-1]},
+                           {"ng_unlabeled": 0.002 + 0.0001 * NOISE, "ng_same_batch": 0.004})
+    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+    assert rows["C1"]["verdict"] == verdict.HOLDS and rows["C1"]["n"] == 5
+    assert rows["C1"]["ci_low"] > 0.5 and rows["C1"]["ci_high"] < 0.7
+    # equal to NG-same on average: the weaker comparison makes C2 inconclusive
+    assert rows["C2"]["verdict"] == verdict.INCONCLUSIVE and "ng_same_batch" in rows["C2"]["our_value"]
+    assert rows["C3"]["verdict"] == verdict.FAILS  # NG-same's training CE is higher here
+
+
+def test_claims_without_their_results_are_not_run():
+    ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_same_batch": 4.0 + NOISE}, {})
+    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+    assert {rows[c]["verdict"] for c in ("C1", "C2", "C3")} == {verdict.NOT_RUN}
+    df = table.claims_table()
+    assert list(df.columns) == list(table.COLUMNS)
+    assert list(df["claim_id"]) == [f"C{i}" for i in range(1, 10)]
+    assert set(df["verdict"]) == {verdict.NOT_RUN}
+
+
+def order_store(msgd, ng):
+    """An aggregated order store with the given variance_per_seed arrays (seed, segment)."""
+    var = np.stack([msgd, ng])
+    ds = xr.Dataset({"variance_per_seed": (("optimizer", "seed", "segment"), var)},
+                    coords={"optimizer": ["msgd", "ng"], "seed": np.arange(var.shape[1]),
+                            "segment": np.arange(var.shape[2])})
+    ds.attrs["job_configs"] = json.dumps({"msgd": {"hyper": {"kind": "msgd"}},
+                                          "ng": {"hyper": {"kind": "ng_same_batch"}}})
+    return ds
+
+
+def test_order_claims_on_known_variances():
+    seeds = 1 + 0.05 * RNG.normal(size=(4, 1))
+    decay = np.array([4.0, 3.0, 2.0, 1.0])  # first segment 4× the last
+    msgd = 1e-3 * seeds * decay
+    ng = msgd / 4 * (1 + 0.05 * RNG.normal(size=msgd.shape))
+    rows = {r["claim_id"]: r for r in table.order_claims(order_store(msgd, ng))}
+    assert rows["C4"]["verdict"] == verdict.HOLDS
+    assert rows["C5"]["verdict"] == verdict.HOLDS
+    # NG's first ≈ MSGD's first / 4 = MSGD's last: ratio about 1
+    assert rows["C6"]["verdict"] == verdict.HOLDS
+    assert rows["C6"]["ci_low"] < 1 < rows["C6"]["ci_high"]
+    rows = {r["claim_id"]: r for r in table.order_claims(order_store(msgd, msgd * 2))}
+    assert rows["C4"]["verdict"] == verdict.FAILS  # NG above MSGD everywhere
+    assert rows["C6"]["verdict"] == verdict.FAILS  # ratio 8
+
+
+def test_toy_claim_on_the_papers_figure_one():
+    from natgrad.study.toy.paths import compute_paths
+
+    toy = config.load(ROOT / "config.yaml")["toy"]
+    paths = compute_paths(toy)
+    row = table.toy_claim(paths, toy)
+    assert row["verdict"] == verdict.HOLDS, row["our_value"]
+    # send Amari's path from start 3 to the end of gradient descent's: the claim no longer holds
+    moved = paths.copy()
+    last = moved["step"] == moved["step"].max()
+    amari = (moved["start"] == "3") & (moved["method"] == "amari") & last
+    gd = (moved["start"] == "3") & (moved["method"] == "gd") & last
+    moved.loc[amari, ["b", "w"]] = moved.loc[gd, ["b", "w"]].to_numpy()
+    assert table.toy_claim(moved, toy)["verdict"] == verdict.FAILS
+
+
+def test_grid_minima_of_a_two_well_surface():
+    b = np.linspace(-2, 2, 41)
+    w = np.linspace(-2, 2, 41)
+    bb, ww = np.meshgrid(b, w)
+    error = np.minimum((bb - 1) ** 2 + (ww - 1) ** 2, (bb + 1) ** 2 + (ww + 0.5) ** 2 + 0.1)
+    minima = np.array(sorted(table.grid_minima(error, b, w)))
+    np.testing.assert_allclose(minima, [(-1.0, -0.5), (1.0, 1.0)], atol=1e-12)
+
+
+def test_equivalence_claim_against_the_tolerance():
+    df = pd.DataFrame({"family": ["gaussian", "bernoulli", "categorical"],
+                       "ggn_vs_fisher_y_max_abs_diff": [1e-16, 2e-15, 1e-13],
+                       "hf_vs_ng_step_max_rel_diff": [1e-12, 1e-14, 3e-15]})
+    assert table.equivalence_claim(df)["verdict"] == verdict.HOLDS
+    df.loc[1, "hf_vs_ng_step_max_rel_diff"] = 1e-8
+    assert table.equivalence_claim(df)["verdict"] == verdict.FAILS
+
+
+def test_markdown_states_the_rule_and_every_claim():
+    md = table.markdown(table.claims_table(), "made by a test")
+    assert "95 % interval" in md and "made by a test" in md
+    assert all(f"| C{i} |" in md for i in range(1, 10))
