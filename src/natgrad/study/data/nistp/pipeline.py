@@ -14,7 +14,7 @@ def _module_table():
     return MODULES, ORDER, PRESETS
 
 
-def _draw(module, index, keys, c_max, size, bank_size, complexity=None, force=False):
+def draw_parameters(module, index, keys, c_max, size, bank_size, complexity=None, force=False):
     """Per-sample (c, applied, params) of `module` from each sample's key (vmapped)."""
 
     def one(key):
@@ -68,7 +68,7 @@ def run(images, keys, names, *, c_max=0.7, bank=None, complexity=None, force=Fal
 
     for name in names:
         module = modules[name]
-        _, on, params = _draw(module, order.index(name), keys, c_max, size, bank_size,
+        _, on, params = draw_parameters(module, order.index(name), keys, c_max, size, bank_size,
                               complexity, force)
         if module.coords is not None:
             if not _fusable(pending, module):
