@@ -63,7 +63,7 @@ base = yaml.safe_load(open("config.yaml"))
 paper = yaml.safe_load(open("workflow/configs/paper.yaml"))
 order = {**base["order"], **paper["order"]}
 order.update(dataset="fonts", online_samples=samples, segment_size=samples // 2, segments=1,
-             resamples=1, heldout_size=heldout, validation_size=heldout,
+             resamples=2, heldout_size=heldout, validation_size=heldout,
              eval_every=max(1, samples // order["batch_size"] // 4),
              checkpoint_every=10**9)
 cfg = config.resolve({**base, "order": order})["order"]
