@@ -7,7 +7,9 @@ One step at θ with learning rate η and damping λ:
    integrated out, so unlabeled inputs work), the uncentred (eq. 13) or centred (eq. 12) covariance
    of per-example gradients, or the Hessian — from **one** linearization;
 3. solve (M + λI) x = g/‖g‖ with a truncated Krylov solver (CG or MINRES-QLP, `natgrad.solvers`),
-   ng = ‖g‖·x (the original code normalises g before the solve and rescales after);
+   ng = ‖g‖·x (the original code normalises g before the solve and rescales after); what the solve
+   spends (warm start, preconditioner, progress truncation, metric sub-batch) is the step's
+   `economics` (`natgrad.economics`; the default is the paper's protocol);
 4. θ_new = θ − η·ng;
 5. ρ = (L(θ_new) − L(θ)) / (−η g·ng) (eq. 30) on the gradient batch, and the damping rule's update
    of λ (Levenberg-Marquardt: eq. 29-30).
