@@ -35,12 +35,13 @@ per step, and the step's time split into the gradient, the metric products (line
 iterations × one product, timed as jitted loops of products on the step's metric batch), the
 solver's vector work (the same solver, iterations and options on a diagonal operator, whose
 product is one vector pass) and the preconditioner; the measured whole step is printed beside.
+The metric products include the warm start's one product per step (the start's residual).
 
 The last line printed is one JSON object `{"restricted_mnist": {"ng": s, "ng_paper": s, "msgd": s,
 "adam": s, "kfac": s}, "autoencoder": {...}}` (seconds, or null if not reached).
 
     python benchmarks/bench_time_to_target.py           # the full run (10-15 min on 2 CPU cores)
-    python benchmarks/bench_time_to_target.py --quick   # smaller budgets, one grid value (~2 min)
+    python benchmarks/bench_time_to_target.py --quick   # smaller budgets, one grid value (~3 min)
 """
 from __future__ import annotations
 
@@ -351,7 +352,9 @@ def cost_split(problem, params, economics, iterations, batch):
     if economics.preconditioner is not None:
         pre = _timed(jax.jit(lambda p: economics.preconditioner(
             problem.apply_fn, p, xm, tm, problem.family, 1.0)), params)
-    return {"gradient": grad, "metric_products": linearize + iterations * per_product,
+    # a warm start's residual b − (M + λI)x0 is one more product per step
+    products = iterations + (1 if economics.warm_start else 0)
+    return {"gradient": grad, "metric_products": linearize + products * per_product,
             "per_product": per_product, "solver_vectors": vectors, "preconditioner": pre}
 
 
