@@ -69,12 +69,13 @@ from natgrad.solvers import Progress
 METHODS = ("ng", "ng_paper", "msgd", "adam", "kfac")
 
 # Each method's grid (learning rates; K-FAC: initial damping, its learning rate being adaptive),
-# per problem. --quick keeps the value marked first.
+# per problem. The first value is the best of the last full run (README, "Benchmarks"): --quick
+# runs it alone.
 GRIDS = {
-    "restricted_mnist": {"ng": (1.0, 0.5), "ng_paper": (1.0, 0.5), "msgd": (0.2, 0.05, 0.5),
-                         "adam": (2e-3, 5e-4, 5e-3), "kfac": (1.0, 0.1)},
-    "autoencoder": {"ng": (1.0, 0.5), "ng_paper": (1.0, 0.5), "msgd": (0.05, 0.01, 0.2),
-                    "adam": (1e-3, 3e-4, 3e-3), "kfac": (1.0, 0.1)},
+    "restricted_mnist": {"ng": (0.5, 1.0), "ng_paper": (1.0, 0.5), "msgd": (0.2, 0.05, 0.5),
+                         "adam": (5e-3, 2e-3, 5e-4), "kfac": (0.1, 1.0)},
+    "autoencoder": {"ng": (0.5, 1.0), "ng_paper": (0.5, 1.0), "msgd": (0.01, 0.05, 0.2),
+                    "adam": (1e-3, 3e-4, 3e-3), "kfac": (0.1, 1.0)},
 }
 
 
