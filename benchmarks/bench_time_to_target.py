@@ -9,7 +9,9 @@ Problems (data: the embedded MNIST sample `mnist5k`, `natgrad.study.data.load_so
   decoder 30-250-500-1000-784, logistic units (the 30-unit code layer linear, as theirs), Bernoulli
   output (sigmoid cross-entropy summed over the 784 pixels), on the first `--ae-train` digits;
   Martens' (2010) sparse initialisation (15 non-zero N(0, 1) weights per unit, zero biases);
-  target: training reconstruction cross-entropy `--ae-target` (nats per digit).
+  target: training reconstruction cross-entropy `--ae-target` (nats per digit), by default one
+  that Adam, best of its grid, reaches late in the budget (60 nats in 45 s: after 40 s its grid
+  stood at 55.7, 58.5 and 70.6 on the machine of README's figures; 90 in 10 s with `--quick`).
 
 Methods, each from the same initial parameters, with the same minibatch order:
 
@@ -374,14 +376,17 @@ def arguments(argv=None):
     p.add_argument("--mnist-budget", type=float, default=10.0, help="update clock seconds per run")
     p.add_argument("--ae-train", type=int, default=2000)
     p.add_argument("--ae-ng-batch", type=int, default=1000)
-    p.add_argument("--ae-target", type=float, default=90.0,
-                   help="training reconstruction cross-entropy (nats per digit)")
-    p.add_argument("--ae-budget", type=float, default=30.0, help="update clock seconds per run")
+    p.add_argument("--ae-target", type=float, default=None,
+                   help="training reconstruction cross-entropy (nats per digit); default 60 (90 "
+                        "with --quick): what Adam, best of its grid, reaches late in the budget")
+    p.add_argument("--ae-budget", type=float, default=45.0, help="update clock seconds per run")
     p.add_argument("--ng-max-iters", type=int, default=5)
     a = p.parse_args(argv)
     if a.quick:
         a.mnist_budget, a.ae_budget, a.ae_train = 5.0, 10.0, 1000
         a.ae_ng_batch = min(a.ae_ng_batch, 500)
+    if a.ae_target is None:
+        a.ae_target = 90.0 if a.quick else 60.0
     return a
 
 
