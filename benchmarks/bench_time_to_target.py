@@ -1,115 +1,442 @@
-"""Wall-clock seconds to a training cross-entropy target: natural gradient vs MSGD, Adam and K-FAC.
+"""Wall-clock seconds to a training-loss target: natural gradient (recommended economics and the
+paper's protocol) vs MSGD, Adam and K-FAC, on restricted MNIST and on the deep autoencoder.
 
-On restricted MNIST (the embedded 5,000 digits by default, split as the overfitting study does),
-every method trains the same MLP from the same initialisation, side by side in one process, one
-after the other. The clock counts the updates only: compilation is done before it starts
-(`Method.compile`), and the evaluations of the training cross-entropy over the whole training set
-(every `--eval-every-*` updates) are not counted. A method's time to target is the clock at the
-first evaluation whose training cross-entropy is at or below `--target` (inf if never reached).
+Problems (data: the embedded MNIST sample `mnist5k`, `natgrad.study.data.load_source`):
 
-Every natural-gradient variant given by `--ng` runs; the fastest is reported as `ng_<variant>`.
-The last line of the output is a JSON object {"ng_<variant>": s, "msgd": s, "adam": s, "kfac": s}.
+- `restricted_mnist`: the first `--mnist-train` digits, MLP 784-256-10 (tanh, LeCun-normal
+  initialisation), softmax output; target: training cross-entropy `--mnist-target` (nats).
+- `autoencoder`: Hinton & Salakhutdinov's deep autoencoder 784-1000-500-250-30 with the symmetric
+  decoder 30-250-500-1000-784, logistic units (the 30-unit code layer linear, as theirs), Bernoulli
+  output (sigmoid cross-entropy summed over the 784 pixels), on the first `--ae-train` digits;
+  Martens' (2010) sparse initialisation (15 non-zero N(0, 1) weights per unit, zero biases);
+  target: training reconstruction cross-entropy `--ae-target` (nats per digit), by default one
+  that Adam, best of its grid, reaches late in the budget (60 nats in 45 s: after 40 s its grid
+  stood at 55.7, 58.5 and 70.6 on the machine of README's figures; 90 in 10 s with `--quick`).
 
-    python benchmarks/bench_time_to_target.py            # about a minute or two on 2 CPU cores
-    python benchmarks/bench_time_to_target.py --target 0.01 --hidden 500 --train 2000
+Methods, each from the same initial parameters, with the same minibatch order:
+
+- `ng`: `natgrad.natural_gradient_step` with the library's recommended economics
+  (`natgrad.economics.RECOMMENDED`: warm start from 0.95 × the previous direction, the metric on
+  the first tenth of the gradient batch), Levenberg-Marquardt damping, CG for `--ng-max-iters`
+  (5) iterations;
+- `ng_paper`: the paper's protocol: zero start, 20 CG iterations (rtol 1e-4), metric on the whole
+  gradient batch, Levenberg-Marquardt damping;
+- `msgd` (momentum 0.9) and `adam` (optax), on small minibatches;
+- `kfac`: kfac-jax's optimizer with its adaptive learning rate, momentum and damping.
+
+Every method runs once per value of its grid (`GRIDS`, written below: learning rates; K-FAC's
+initial damping) and the best value is reported. The clock counts the updates only: each run is
+compiled and warmed up on copies first, and the evaluations of the whole-training-set loss (at the
+start, then after the first update that ends 0.01 s (restricted MNIST) or 0.25 s (autoencoder) of
+clock after the last one: after every update of a slower method) are not counted. A run stops at
+the target or when its clock passes the problem's budget; time to target is the clock at the first
+evaluation at or below the target (null if none).
+
+After the runs, a per-step cost report for `ng` vs `ng_paper` (their best runs): CG iterations
+per step, and the step's time split into the gradient, the metric products (linearization plus
+iterations × one product, timed as jitted loops of products on the step's metric batch), the
+solver's vector work (the same solver, iterations and options on a diagonal operator, whose
+product is one vector pass) and the preconditioner; the measured whole step is printed beside.
+The metric products include the warm start's one product per step (the start's residual).
+
+The last line printed is one JSON object `{"restricted_mnist": {"ng": s, "ng_paper": s, "msgd": s,
+"adam": s, "kfac": s}, "autoencoder": {...}}` (seconds, or null if not reached).
+
+    python benchmarks/bench_time_to_target.py           # the full run (10-15 min on 2 CPU cores)
+    python benchmarks/bench_time_to_target.py --quick   # smaller budgets, one grid value (~3 min)
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
+import statistics
 import sys
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import natgrad
+from natgrad import families
+from natgrad.curvature import leading_rows
+from natgrad.economics import PAPER, RECOMMENDED
+from natgrad.solvers import Progress
+
+METHODS = ("ng", "ng_paper", "msgd", "adam", "kfac")
+
+# Each method's grid (learning rates; K-FAC: initial damping, its learning rate being adaptive),
+# per problem. The first value is the best of the last full run (README, "Benchmarks"): --quick
+# runs it alone.
+GRIDS = {
+    "restricted_mnist": {"ng": (0.5, 1.0), "ng_paper": (1.0, 0.5), "msgd": (0.2, 0.05, 0.5),
+                         "adam": (5e-3, 2e-3, 5e-4), "kfac": (0.1, 1.0)},
+    "autoencoder": {"ng": (0.5, 1.0), "ng_paper": (0.5, 1.0), "msgd": (0.01, 0.05, 0.2),
+                    "adam": (1e-3, 3e-4, 3e-3), "kfac": (0.1, 1.0)},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Problems
+
+
+@dataclasses.dataclass
+class Problem:
+    name: str
+    apply_fn: Callable
+    family: Any
+    params: Any
+    x: jax.Array
+    t: jax.Array
+    target: float
+    budget: float  # seconds of update clock per run
+    eval_dt: float  # seconds of update clock between evaluations: the resolution of the result
+    batch: dict  # minibatch size per method
+
+
+def _dense(key, fan_in, fan_out, sparse):
+    if sparse:  # Martens (2010): 15 non-zero N(0, 1) incoming weights per unit
+        k1, k2 = jax.random.split(key)
+        w = jax.random.normal(k1, (fan_in, fan_out))
+        keep = jax.vmap(lambda k: jax.random.permutation(k, fan_in) < min(15, fan_in),
+                        out_axes=1)(jax.random.split(k2, fan_out))
+        w = jnp.where(keep, w, 0.0)
+    else:  # LeCun normal
+        w = jax.random.normal(key, (fan_in, fan_out)) / math.sqrt(fan_in)
+    return {"w": w.astype(jnp.float32), "b": jnp.zeros(fan_out, jnp.float32)}
+
+
+def _network(sizes, key, sparse):
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [_dense(k, a, b, sparse) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+
+
+def _forward(activations, params, x):
+    """Dense layers; activations[i] after layer i (None: linear)."""
+    h = x.reshape(x.shape[0], -1)
+    for layer, act in zip(params, activations):
+        h = h @ layer["w"] + layer["b"]
+        h = h if act is None else act(h)
+    return h
+
+
+AE_SIZES = (784, 1000, 500, 250, 30, 250, 500, 1000, 784)
+AE_ACTS = (jax.nn.sigmoid,) * 3 + (None,) + (jax.nn.sigmoid,) * 3 + (None,)
+
+
+def problems(a):
+    from natgrad.study.data import load_source
+
+    source = load_source("mnist5k", seed=a.seed)
+    images = source.images.reshape(len(source.images), -1).astype(np.float32)
+    key = jax.random.PRNGKey(a.seed)
+    mnist = Problem(
+        "restricted_mnist", functools.partial(_forward, (jnp.tanh, None)), families.Categorical(),
+        _network((784, 256, 10), key, sparse=False), jnp.asarray(images[:a.mnist_train]),
+        jnp.asarray(source.labels[:a.mnist_train]), a.mnist_target, a.mnist_budget, 0.01,
+        {"ng": a.mnist_train, "ng_paper": a.mnist_train, "msgd": 50, "adam": 50,
+         "kfac": a.mnist_train})
+    x_ae = jnp.asarray(images[:a.ae_train])
+    ae = Problem(
+        "autoencoder", functools.partial(_forward, AE_ACTS), families.Bernoulli(),
+        _network(AE_SIZES, key, sparse=True), x_ae, x_ae, a.ae_target, a.ae_budget, 0.25,
+        {"ng": a.ae_ng_batch, "ng_paper": a.ae_ng_batch, "msgd": 100, "adam": 100,
+         "kfac": a.ae_ng_batch})
+    return [mnist, ae]
+
+
+def _loss_fn(problem):
+    def loss(params, x, t):
+        return jnp.mean(problem.family.nll(problem.apply_fn(params, x), t))
+
+    return loss
+
+
+def _full_loss(problem):
+    """The whole-training-set loss, in chunks of at most 1000 rows (one compiled call)."""
+    loss = _loss_fn(problem)
+    n = problem.x.shape[0]
+    chunk = math.gcd(n, 1000)
+    xs = problem.x.reshape((n // chunk, chunk) + problem.x.shape[1:])
+    ts = problem.t.reshape((n // chunk, chunk) + problem.t.shape[1:])
+
+    @jax.jit
+    def full(params):
+        return jnp.mean(jax.lax.map(lambda b: loss(params, *b), (xs, ts)))
+
+    return full
+
+
+# --------------------------------------------------------------------------------------------
+# Methods: (init(params) -> state, step(params, state, idx, t) -> (params, state, iterations))
+
+
+def _ng(problem, lr, economics, max_iters):
+    damping = natgrad.damping.LevenbergMarquardt(initial=1.0)
+
+    @jax.jit
+    def step(params, state, idx):
+        batch = (problem.x[idx], problem.t[idx])
+        params, state, info = natgrad.natural_gradient_step(
+            problem.apply_fn, params, state, batch, None, problem.family, learning_rate=lr,
+            damping=damping, max_iters=max_iters, economics=economics)
+        return params, state, info.iterations
+
+    def init(params):
+        return natgrad.natural_gradient_init(params, damping, economics=economics)
+
+    return init, lambda p, s, idx, t: step(p, s, idx)
+
+
+def _first_order(problem, tx):
+    loss = _loss_fn(problem)
+
+    @jax.jit
+    def step(params, state, idx):
+        grads = jax.grad(loss)(params, problem.x[idx], problem.t[idx])
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, jnp.zeros((), jnp.int32)
+
+    return tx.init, lambda p, s, idx, t: step(p, s, idx)
+
+
+def _kfac(problem, damping):
+    import kfac_jax
+
+    def loss(params, batch):
+        x, t = batch
+        r = problem.apply_fn(params, x)
+        if isinstance(problem.family, families.Categorical):
+            kfac_jax.register_softmax_cross_entropy_loss(r, t)
+        else:
+            kfac_jax.register_sigmoid_cross_entropy_loss(r, t)
+        return jnp.mean(problem.family.nll(r, t))
+
+    opt = kfac_jax.Optimizer(
+        value_and_grad_func=jax.value_and_grad(loss), l2_reg=0.0,
+        use_adaptive_learning_rate=True, use_adaptive_momentum=True, use_adaptive_damping=True,
+        initial_damping=float(damping), inverse_update_period=5, damping_adaptation_interval=5,
+        num_burnin_steps=0, multi_device=False)
+    key = jax.random.PRNGKey(0)
+
+    def init(params):
+        idx = jnp.arange(problem.batch["kfac"])
+        return opt.init(jax.tree.map(jnp.array, params), key,
+                        (problem.x[idx], problem.t[idx]))
+
+    def step(params, state, idx, t):
+        params, state, _ = opt.step(params, state, key, batch=(problem.x[idx], problem.t[idx]),
+                                    global_step_int=int(t))
+        return params, state, jnp.zeros((), jnp.int32)
+
+    return init, step
+
+
+def method(name, problem, value, a):
+    if name == "ng":
+        return _ng(problem, value, RECOMMENDED, a.ng_max_iters)
+    if name == "ng_paper":
+        return _ng(problem, value, PAPER, 20)
+    if name == "msgd":
+        return _first_order(problem, optax.sgd(value, momentum=0.9))
+    if name == "adam":
+        return _first_order(problem, optax.adam(value))
+    return _kfac(problem, value)
+
+
+# --------------------------------------------------------------------------------------------
+# One timed run
+
+
+def _batches(n, batch, seed):
+    """Minibatch indices, epoch after epoch of one seeded permutation stream (the same for every
+    method with the same batch size)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(n)
+        for i in range(0, n - batch + 1, batch):
+            yield jnp.asarray(order[i:i + batch])
+
+
+def _copy(tree):
+    return jax.tree.map(jnp.array, tree)
+
+
+def run(problem, name, value, a):
+    """Train one method with one grid value: (time to target or None, record)."""
+    init, step = method(name, problem, value, a)
+    full_loss = _full_loss(problem)
+    batch = problem.batch[name]
+    # compile and warm up on copies (K-FAC compiles a second variant at its damping update)
+    t0 = time.perf_counter()
+    params, state = _copy(problem.params), init(_copy(problem.params))
+    for t, idx in zip(range(6), _batches(problem.x.shape[0], batch, a.seed)):
+        params, state, _ = step(params, state, idx, t)
+    jax.block_until_ready((params, full_loss(params)))
+    compile_s = time.perf_counter() - t0
+
+    params, state = _copy(problem.params), init(_copy(problem.params))
+    clock, next_eval, reached, iterations, t = 0.0, 0.0, None, [], 0
+    losses = []
+    for idx in _batches(problem.x.shape[0], batch, a.seed):
+        if clock >= next_eval:
+            loss = float(full_loss(params))
+            losses.append((clock, loss))
+            next_eval = clock + problem.eval_dt
+            if loss <= problem.target or not math.isfinite(loss):
+                reached = clock if loss <= problem.target else None
+                break
+        if clock >= problem.budget:
+            break
+        start = time.perf_counter()
+        params, state, its = step(params, state, idx, t)
+        jax.block_until_ready(params)
+        clock += time.perf_counter() - start
+        iterations.append(its)
+        t += 1
+    its = [int(i) for i in iterations]
+    record = {"updates": t, "clock": clock, "final_loss": losses[-1][1], "compile_s": compile_s,
+              "iterations": statistics.mean(its) if its else 0.0,
+              "step_s": clock / max(t, 1), "params": params}
+    return reached, record
+
+
+# --------------------------------------------------------------------------------------------
+# Per-step cost report
+
+
+def _timed(fn, *args, repeats=5):
+    """Median seconds of a jitted call (compiled and warmed up first)."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cost_split(problem, params, economics, iterations, batch):
+    """Seconds per step: gradient, metric products, solver vector work, preconditioner."""
+    x, t = problem.x[:batch], problem.t[:batch]
+    loss = _loss_fn(problem)
+    grad = _timed(jax.jit(jax.value_and_grad(loss)), params, x, t)
+    xm, tm = leading_rows((x, t), economics.metric_fraction)
+
+    def products(k):  # k products from one linearization, each output rescaled (no overflow)
+        @jax.jit
+        def loop(p, xm, v):
+            op = natgrad.ggn_operator(problem.apply_fn, p, xm, problem.family)
+            return jax.lax.fori_loop(0, k, lambda _, u: jax.tree.map(
+                lambda a: a / (1e-30 + jnp.abs(a).max()), op(u)), v)
+        return loop
+
+    t10, t30 = (_timed(products(k), params, xm, params) for k in (10, 30))
+    per_product = max(t30 - t10, 0.0) / 20
+    linearize = max(t10 - 10 * per_product, 0.0)
+    k = max(1, round(iterations))
+    diag = jax.tree.map(lambda p: 1.0 + jnp.abs(p), params)
+    options = {}
+    if economics.warm_start:
+        options["x0"] = jax.tree.map(lambda p: 0.5 * p, params)
+    if economics.preconditioner is not None:
+        options["preconditioner"] = diag
+    if economics.progress is not None:  # the same per-iteration work, never firing
+        options["progress"] = Progress(min_k=k + 1)
+    vectors = _timed(jax.jit(lambda b: natgrad.solvers.cg(
+        lambda v: jax.tree.map(jnp.multiply, diag, v), b, max_iters=k, rtol=0.0, **options)[0]),
+        params)
+    pre = 0.0
+    if economics.preconditioner is not None:
+        pre = _timed(jax.jit(lambda p: economics.preconditioner(
+            problem.apply_fn, p, xm, tm, problem.family, 1.0)), params)
+    # a warm start's residual b − (M + λI)x0 is one more product per step
+    products = iterations + (1 if economics.warm_start else 0)
+    return {"gradient": grad, "metric_products": linearize + products * per_product,
+            "per_product": per_product, "solver_vectors": vectors, "preconditioner": pre}
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def arguments(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", default="mnist5k", help="a format-only embedded source name")
-    p.add_argument("--train", type=int, default=1000, help="labelled training examples")
-    p.add_argument("--unlabeled", type=int, default=2000)
-    p.add_argument("--test", type=int, default=1000)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--target", type=float, default=0.02, help="training cross-entropy (nats)")
+    p.add_argument("--quick", action="store_true",
+                   help="one grid value per method, budgets and the autoencoder's data shrunk")
+    p.add_argument("--problems", nargs="+", default=["restricted_mnist", "autoencoder"])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ng", nargs="+", default=["ng_same_batch", "ng_unlabeled",
-                                               "ng_different_batch", "covariance"],
-                   help="natural-gradient variants to time; the fastest is reported")
-    p.add_argument("--ng-updates", type=int, default=40)
-    p.add_argument("--ng-batch", type=int, default=1000)
-    p.add_argument("--ng-metric-batch", type=int, default=250,
-                   help="metric minibatch of ng_different_batch / unlabeled samples of "
-                        "ng_unlabeled")
-    p.add_argument("--ng-lr", type=float, default=1.0)
+    p.add_argument("--mnist-train", type=int, default=1000)
+    p.add_argument("--mnist-target", type=float, default=0.02)
+    p.add_argument("--mnist-budget", type=float, default=10.0, help="update clock seconds per run")
+    p.add_argument("--ae-train", type=int, default=2000)
+    p.add_argument("--ae-ng-batch", type=int, default=1000)
+    p.add_argument("--ae-target", type=float, default=None,
+                   help="training reconstruction cross-entropy (nats per digit); default 60 (90 "
+                        "with --quick): what Adam, best of its grid, reaches late in the budget")
+    p.add_argument("--ae-budget", type=float, default=45.0, help="update clock seconds per run")
     p.add_argument("--ng-max-iters", type=int, default=5)
-    p.add_argument("--ng-solver", default="cg", choices=["cg", "minres_qlp"])
-    p.add_argument("--sgd-updates", type=int, default=2000)
-    p.add_argument("--sgd-batch", type=int, default=50)
-    p.add_argument("--kfac-updates", type=int, default=100)
-    p.add_argument("--kfac-batch", type=int, default=1000)
-    p.add_argument("--eval-every-ng", type=int, default=2)
-    p.add_argument("--eval-every-sgd", type=int, default=50)
-    p.add_argument("--eval-every-kfac", type=int, default=5)
-    return p.parse_args(argv)
-
-
-def hyper_parameters(a):
-    ng = {"updates": a.ng_updates, "batch": a.ng_batch, "solver": a.ng_solver, "lr": a.ng_lr,
-          "max_iters": a.ng_max_iters, "rtol": 1e-4, "eval_every": a.eval_every_ng}
-    metric = a.ng_metric_batch or a.ng_batch
-    return {
-        "ng_same_batch": {**ng, "damping": 1.0, "adapt_damping": True},
-        "ng_unlabeled": {**ng, "damping": 1.0, "adapt_damping": True, "unlabeled_batch": metric},
-        "ng_different_batch": {**ng, "damping": 1.0, "adapt_damping": True,
-                               "metric_batch": metric},
-        "covariance": {**ng, "damping": 0.1, "adapt_damping": True},
-        "msgd": {"updates": a.sgd_updates, "batch": a.sgd_batch, "lr": 0.5,
-                 "eval_every": a.eval_every_sgd},
-        "adam": {"updates": a.sgd_updates, "batch": a.sgd_batch, "lr": 2e-3,
-                 "eval_every": a.eval_every_sgd},
-        "kfac": {"updates": a.kfac_updates, "batch": a.kfac_batch, "damping": 1.0,
-                 "eval_every": a.eval_every_kfac},
-    }
-
-
-def time_to_target(ds, target):
-    """The wall-clock of the first evaluation at or below `target`, else inf."""
-    import numpy as np
-
-    hit = np.nonzero(ds["train_ce"].values <= target)[0]
-    return float(ds["wall_time"].values[hit[0]]) if hit.size else math.inf
+    a = p.parse_args(argv)
+    if a.quick:
+        a.mnist_budget, a.ae_budget, a.ae_train = 5.0, 10.0, 1000
+        a.ae_ng_batch = min(a.ae_ng_batch, 500)
+    if a.ae_target is None:
+        a.ae_target = 90.0 if a.quick else 60.0
+    return a
 
 
 def main(argv=None):
     a = arguments(argv)
-    import jax
-
-    from natgrad.study.overfitting import loop
-
-    hyper = hyper_parameters(a)
-    methods = list(a.ng) + ["msgd", "adam", "kfac"]
-    spec = {"dataset": a.dataset,
-            "split": {"train": a.train, "unlabeled": a.unlabeled, "valid": 0, "test": a.test},
-            "model": {"kind": "mlp", "hidden": [a.hidden], "activation": "tanh"},
-            "evaluations": 1, "methods": {m: hyper[m] for m in methods}}
-    data = loop.load_data(spec, {a.dataset: {"format": a.dataset}}, a.seed)
-    print(f"# restricted {a.dataset}: {data.sizes()}, MLP {a.hidden} tanh, target train CE "
-          f"{a.target}, backend {jax.default_backend()} ({jax.devices()[0]})", file=sys.stderr)
-    seconds = {}
-    for m in methods:
-        ds = loop.train(spec, m, a.seed, data)
-        seconds[m] = time_to_target(ds, a.target)
-        print(f"{m:20s} time to target {seconds[m]:8.3f} s  (final train CE "
-              f"{float(ds['train_ce'][-1]):.4g} after {int(ds['update'][-1])} updates in "
-              f"{float(ds['wall_time'][-1]):.3f} s; test error {float(ds['test_error'][-1]):.2f} %; "
-              f"compile {ds.attrs['compile_seconds']:.1f} s)", file=sys.stderr)
-    best = min(a.ng, key=lambda m: seconds[m])
-    name = best if best.startswith("ng_") else f"ng_{best}"
-    result = {name: seconds[best], "msgd": seconds["msgd"], "adam": seconds["adam"],
-              "kfac": seconds["kfac"]}
-    ok = result[name] <= min(result["msgd"], result["kfac"])
-    print(f"# natural gradient ({best}) {'meets' if ok else 'misses'} the goal: no later than "
-          f"K-FAC and MSGD", file=sys.stderr)
-    print(json.dumps({k: (v if math.isfinite(v) else None) for k, v in result.items()}))
+    print(f"# backend {jax.default_backend()} ({jax.devices()[0]}); quick={a.quick}",
+          file=sys.stderr)
+    result, best_runs = {}, {}
+    for problem in problems(a):
+        if problem.name not in a.problems:
+            continue
+        print(f"# {problem.name}: {problem.x.shape[0]} examples, target {problem.target}, "
+              f"budget {problem.budget} s per run", file=sys.stderr)
+        result[problem.name] = {}
+        for name in a.methods:
+            grid = GRIDS[problem.name][name][:1 if a.quick else None]
+            runs = [(value,) + run(problem, name, value, a) for value in grid]
+            for value, reached, rec in runs:
+                print(f"{problem.name:17s} {name:9s} {value:<8g} to target "
+                      f"{'-' if reached is None else f'{reached:.2f} s':>9s}  final loss "
+                      f"{rec['final_loss']:.4g} after {rec['updates']} updates "
+                      f"({rec['clock']:.1f} s, {rec['step_s'] * 1e3:.1f} ms/update, "
+                      f"{rec['iterations']:.1f} CG it/update; compile {rec['compile_s']:.1f} s)",
+                      file=sys.stderr)
+            reached = [r for r in runs if r[1] is not None]
+            best = min(reached, key=lambda r: r[1]) if reached else \
+                min(runs, key=lambda r: r[2]["final_loss"])
+            result[problem.name][name] = best[1]
+            best_runs[problem.name, name] = best
+        report_costs(problem, best_runs)
+    print(json.dumps(result))
     return result
+
+
+def report_costs(problem, best_runs):
+    """The per-step cost report of `ng` vs `ng_paper` (their best runs, at their final params)."""
+    for name, economics in (("ng", RECOMMENDED), ("ng_paper", PAPER)):
+        if (problem.name, name) not in best_runs:
+            continue
+        value, _, rec = best_runs[problem.name, name]
+        split = cost_split(problem, rec["params"], economics, rec["iterations"],
+                           problem.batch[name])
+        parts = sum(split[k] for k in ("gradient", "metric_products", "solver_vectors",
+                                       "preconditioner"))
+        print(f"# cost {problem.name} {name} (lr {value:g}): {rec['iterations']:.1f} CG it/step; "
+              f"gradient {split['gradient'] * 1e3:.1f} ms, metric products "
+              f"{split['metric_products'] * 1e3:.1f} ms ({split['per_product'] * 1e3:.2f} ms "
+              f"each), solver vectors {split['solver_vectors'] * 1e3:.1f} ms, preconditioner "
+              f"{split['preconditioner'] * 1e3:.1f} ms; sum {parts * 1e3:.1f} ms vs measured "
+              f"step {rec['step_s'] * 1e3:.1f} ms", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import scipy.sparse.linalg
 
 from natgrad import solvers
 from natgrad.solvers import (ACOND_LIMIT, BREAKDOWN, CONVERGED, FLAG_NAMES, LEAST_SQUARES,
-                             MAX_ITERS, NEGATIVE_CURVATURE, SINGULAR, XNORM_LIMIT, ZERO_RHS,
-                             SolverInfo, cg, minres_qlp)
+                             MAX_ITERS, NEGATIVE_CURVATURE, PROGRESS, SINGULAR, XNORM_LIMIT,
+                             ZERO_RHS, SolverInfo, cg, minres_qlp)
 
 SOLVERS = [cg, minres_qlp]
 IDS = ["cg", "minres_qlp"]
@@ -393,7 +393,7 @@ def test_non_finite_operator_breakdown(x64, solver):
 def test_solver_info_and_flags_are_documented():
     assert SolverInfo._fields == ("iterations", "relative_residual", "flag")
     flags = [CONVERGED, MAX_ITERS, LEAST_SQUARES, NEGATIVE_CURVATURE, BREAKDOWN, ZERO_RHS,
-             XNORM_LIMIT, ACOND_LIMIT, SINGULAR]
-    assert flags == list(range(9)) == sorted(FLAG_NAMES)  # stable numbers: the study records them
+             XNORM_LIMIT, ACOND_LIMIT, SINGULAR, PROGRESS]
+    assert flags == list(range(10)) == sorted(FLAG_NAMES)  # stable numbers: the study records them
     assert all(FLAG_NAMES[f].upper() in solvers.__doc__ for f in flags)
     assert set(solvers.__all__) >= {"cg", "minres_qlp", "SolverInfo", "CONVERGED", "MAX_ITERS"}

@@ -1,11 +1,12 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
-The library (families, curvature, pytree, solvers, damping, optimizer) imports only jax, flax and optax;
-the study (`natgrad.study`) builds on it and is never imported from here.
+The library (families, curvature, pytree, solvers, damping, preconditioners, economics, optimizer)
+imports only jax, flax and optax; the study (`natgrad.study`) builds on it and is never imported
+from here.
 """
 
 __version__ = "0.2.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
-from . import damping, families, pytree, solvers
+from . import damping, economics, families, preconditioners, pytree, solvers
 from .curvature import (
     empirical_fisher_operator,
     ggn_operator,
@@ -24,6 +25,8 @@ from .optimizer import (
 
 __all__ = [
     "damping",
+    "economics",
+    "preconditioners",
     "families",
     "solvers",
     "pytree",

@@ -21,6 +21,7 @@ three instead of two). `mean_nll` is the loss all of them differentiate.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import jax
@@ -38,6 +39,8 @@ __all__ = [
     "metric_operator",
     "loss_gradient_and_metric",
     "split_metric_batch",
+    "metric_subbatch",
+    "leading_rows",
     "shares_linearization",
 ]
 
@@ -204,6 +207,30 @@ def split_metric_batch(metric_batch, grad_batch=None):
             return metric_batch[0], metric_batch[1]
         raise ValueError("metric_batch must be inputs, (inputs,) or (inputs, targets)")
     return metric_batch, None
+
+
+def leading_rows(tree, fraction: float):
+    """The first ⌈fraction·n⌉ rows of every leaf of a batch (n its leading size; static)."""
+    n = jax.tree_util.tree_leaves(tree)[0].shape[0]
+    m = max(1, math.ceil(fraction * n))
+    return jax.tree_util.tree_map(lambda a: a[:m], tree)
+
+
+def metric_subbatch(grad_batch, metric_batch, fraction: float = 1.0):
+    """The metric batch cut to its first ⌈fraction·n⌉ rows: of `metric_batch` (`inputs`,
+    `(inputs,)` or `(inputs, targets)`), or of the gradient batch `(inputs, targets)` when it is
+    None (or shares the gradient batch's inputs without targets: they are taken along). The
+    metric on a fraction of the batch costs that fraction of a full product, and its batch is then
+    no longer the gradient batch: L and g come from a separate forward pass. `fraction` = 1
+    returns `metric_batch` itself."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"metric_fraction must be in (0, 1], got {fraction!r}")
+    if fraction == 1:
+        return metric_batch
+    mx, mt = split_metric_batch(metric_batch, grad_batch)
+    if mt is None and grad_batch is not None and mx is grad_batch[0]:
+        mt = grad_batch[1]
+    return leading_rows(mx if mt is None else (mx, mt), fraction)
 
 
 def _kind_operator(apply_fn, params, mx, mt, family, kind):

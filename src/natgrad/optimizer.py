@@ -7,7 +7,9 @@ One step at θ with learning rate η and damping λ:
    integrated out, so unlabeled inputs work), the uncentred (eq. 13) or centred (eq. 12) covariance
    of per-example gradients, or the Hessian — from **one** linearization;
 3. solve (M + λI) x = g/‖g‖ with a truncated Krylov solver (CG or MINRES-QLP, `natgrad.solvers`),
-   ng = ‖g‖·x (the original code normalises g before the solve and rescales after);
+   ng = ‖g‖·x (the original code normalises g before the solve and rescales after); what the solve
+   spends (warm start, preconditioner, progress truncation, metric sub-batch) is the step's
+   `economics` (`natgrad.economics`; the default is the paper's protocol);
 4. θ_new = θ − η·ng;
 5. ρ = (L(θ_new) − L(θ)) / (−η g·ng) (eq. 30) on the gradient batch, and the damping rule's update
    of λ (Levenberg-Marquardt: eq. 29-30).
@@ -42,6 +44,7 @@ batches are checked at trace time (`natgrad.checks`).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
@@ -59,6 +62,7 @@ from .curvature import (
     shares_linearization,
 )
 from .damping import Constant, as_damping
+from .economics import PAPER, SolverEconomics
 
 PyTree = Any
 
@@ -98,8 +102,9 @@ class StepInfo(NamedTuple):
 
 
 class NaturalGradientState(NamedTuple):
-    """The optimizer's state: step count, damping λ, the last step's info and, for the optax
-    transformation when ρ is needed, the parameters of the previous call (else None).
+    """The optimizer's state: step count, damping λ, the last step's info, for the optax
+    transformation when ρ is needed the parameters of the previous call (else None), and, when
+    the economics warm-start the solve, the last direction ng (else None).
 
     λ is the one for the next solve (plain step) or the one of the last solve (transformation,
     which revises it from the applied update at its next call before solving)."""
@@ -108,6 +113,7 @@ class NaturalGradientState(NamedTuple):
     damping: jax.Array
     info: StepInfo
     previous_params: Optional[PyTree] = None
+    direction: Optional[PyTree] = None
 
 
 def _empty_info(dtype) -> StepInfo:
@@ -117,9 +123,11 @@ def _empty_info(dtype) -> StepInfo:
     return StepInfo(z, z, zi, z, zi, nan, z, z)
 
 
-def natural_gradient_init(params: PyTree, damping=Constant(0.0)) -> NaturalGradientState:
+def natural_gradient_init(params: PyTree, damping=Constant(0.0), *,
+                          economics: SolverEconomics = PAPER) -> NaturalGradientState:
     """The initial state for `natural_gradient_step` (λ from the damping rule, or a number), with
-    λ in the parameters' floating dtype."""
+    λ in the parameters' floating dtype; with a warm-starting `economics`, a zero direction (the
+    state's structure is fixed here, so pass the economics the steps will use)."""
     rule = as_damping(damping)
     checks.check_params(params)
     dtype = pytree.scalar_dtype(params)
@@ -127,6 +135,7 @@ def natural_gradient_init(params: PyTree, damping=Constant(0.0)) -> NaturalGradi
         count=jnp.zeros((), jnp.int32),
         damping=jnp.asarray(rule.init(), dtype),
         info=_empty_info(dtype),
+        direction=economics.initial_direction(params),
     )
 
 
@@ -157,14 +166,21 @@ def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
     )
 
 
-def _natural_direction(g, matvec, damping, solver, max_iters, rtol):
-    """ng = (M + λI)⁻¹ g through a solve on g/‖g‖, rescaled after; (ng, ‖g‖, SolverInfo)."""
+def _natural_direction(g, matvec, damping, solver, max_iters, rtol, options):
+    """ng = (M + λI)⁻¹ g through a solve on g/‖g‖, rescaled after; (ng, ‖g‖, SolverInfo).
+    `options(‖g‖ or 1)` gives the solver's further keyword arguments (`SolverEconomics`)."""
     dtype = pytree.scalar_dtype(g)
     gnorm = pytree.norm(g).astype(dtype)
     safe = jnp.where(gnorm > 0, gnorm, jnp.ones_like(gnorm))
     b = pytree.scale(1.0 / safe, g)
-    x, sinfo = solver(matvec, b, damping=jnp.asarray(damping, dtype), max_iters=max_iters, rtol=rtol)
+    x, sinfo = solver(matvec, b, damping=jnp.asarray(damping, dtype), max_iters=max_iters,
+                      rtol=rtol, **options(safe))
     return pytree.scale(safe, x), gnorm, sinfo
+
+
+def _carried_direction(economics, ng):
+    """What the state carries for the next warm start: ng, or None."""
+    return ng if economics.warm_start else None
 
 
 def _next_damping(rule, lam, rho):
@@ -210,6 +226,7 @@ def natural_gradient_step(
     max_iters: int = 20,
     rtol: Union[float, jax.Array] = 1e-4,
     compute_rho: Optional[bool] = None,
+    economics: SolverEconomics = PAPER,
 ) -> tuple[PyTree, NaturalGradientState, StepInfo]:
     """One natural-gradient step θ ← θ − η (M + λI)⁻¹ ∇L(θ).
 
@@ -230,6 +247,9 @@ def natural_gradient_step(
       solver: "cg", "minres_qlp", or a callable with their signature.
       max_iters, rtol: the solver's truncation (the paper: 20 and 1e-4).
       compute_rho: compute ρ (one extra forward pass); default: when the damping rule needs it.
+      economics: the solve's economics (`natgrad.economics.SolverEconomics`: warm start,
+        preconditioner, progress truncation, metric sub-batch); default `PAPER`, none of them.
+        A warm start needs `state` from `natural_gradient_init(..., economics=economics)`.
 
     Returns:
       (new_params, new_state, StepInfo).
@@ -239,12 +259,16 @@ def natural_gradient_step(
     metric_kind(metric)  # reject an unknown name before tracing anything
     rule = as_damping(damping)
     solve = _solver(solver)
+    economics.check_solver(solve)
     checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
 
-    loss, g, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch, metric_batch, family,
-                                               metric)
+    loss, g, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch,
+                                               economics.metric_batch(grad_batch, metric_batch),
+                                               family, metric)
     lam = state.damping
-    ng, gnorm, sinfo = _natural_direction(g, matvec, lam, solve, max_iters, rtol)
+    options = functools.partial(economics.solver_options, apply_fn, params, grad_batch, family,
+                                lam, state.direction)
+    ng, gnorm, sinfo = _natural_direction(g, matvec, lam, solve, max_iters, rtol, options)
 
     dtype = pytree.scalar_dtype(params)
     eta = jnp.asarray(learning_rate, dtype)
@@ -257,7 +281,9 @@ def natural_gradient_step(
     new_lam = _next_damping(rule, lam, rho)
 
     info = _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype)
-    return new_params, NaturalGradientState(state.count + 1, new_lam, info), info
+    new_state = NaturalGradientState(state.count + 1, new_lam, info,
+                                     direction=_carried_direction(economics, ng))
+    return new_params, new_state, info
 
 
 def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric, need_loss):
@@ -283,6 +309,7 @@ def scale_by_natural_gradient(
     max_iters: int = 20,
     rtol: float = 1e-4,
     compute_rho: Optional[bool] = None,
+    economics: SolverEconomics = PAPER,
 ) -> optax.GradientTransformationExtraArgs:
     """Precondition the incoming updates by the damped metric: u ↦ (M + λI)⁻¹ u (no learning rate).
 
@@ -296,7 +323,11 @@ def scale_by_natural_gradient(
     - `grad_batch`: `(inputs, targets)` of the gradient. Needed when ρ is (Levenberg-Marquardt
       damping or `compute_rho=True`): ρ of the previous step is evaluated on it from the update
       that was actually applied (see the module docstring). When its inputs are the metric
-      batch's, L comes from the metric's linearization.
+      batch's, L comes from the metric's linearization. A preconditioner in `economics` needs it
+      too (per-example gradients need targets).
+
+    With a warm-starting `economics` the state carries the last returned direction (the solve
+    starts from warm_start × it, on the scale of the incoming updates).
 
     Other extra arguments are ignored (a chain passes them to every link). The state is a
     `NaturalGradientState`; its `info` describes the last call. Arguments as for
@@ -307,10 +338,11 @@ def scale_by_natural_gradient(
     metric_kind(metric)  # reject an unknown name when the transformation is built
     rule = as_damping(damping)
     solve = _solver(solver)
+    economics.check_solver(solve)
     need_rho = _needs_rho(rule, compute_rho)
 
     def init_fn(params):
-        state = natural_gradient_init(params, rule)
+        state = natural_gradient_init(params, rule, economics=economics)
         return state._replace(previous_params=params) if need_rho else state
 
     def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, **extra):
@@ -324,17 +356,21 @@ def scale_by_natural_gradient(
             raise ValueError("ρ (Levenberg-Marquardt damping) needs grad_batch=(inputs, targets)")
         checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
         checks.check_updates(updates, params)
-        loss, matvec = _transform_metric(apply_fn, params, grad_batch, metric_batch, family,
+        loss, matvec = _transform_metric(apply_fn, params, grad_batch,
+                                         economics.metric_batch(grad_batch, metric_batch), family,
                                          metric, need_rho)
         dtype = pytree.scalar_dtype(params)
         lam, rho = state.damping, jnp.full((), jnp.nan, dtype)
         if need_rho:
             lam, rho = _revised_damping(rule, state, mean_nll(apply_fn, *grad_batch, family),
                                         params, loss, dtype)
-        ng, gnorm, sinfo = _natural_direction(updates, matvec, lam, solve, max_iters, rtol)
+        options = functools.partial(economics.solver_options, apply_fn, params, grad_batch,
+                                    family, lam, state.direction)
+        ng, gnorm, sinfo = _natural_direction(updates, matvec, lam, solve, max_iters, rtol, options)
         info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
         previous = params if need_rho else None
-        return ng, NaturalGradientState(state.count + 1, lam, info, previous)
+        return ng, NaturalGradientState(state.count + 1, lam, info, previous,
+                                        _carried_direction(economics, ng))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -350,6 +386,7 @@ def natural_gradient(
     max_iters: int = 20,
     rtol: float = 1e-4,
     compute_rho: Optional[bool] = None,
+    economics: SolverEconomics = PAPER,
 ) -> optax.GradientTransformationExtraArgs:
     """The natural-gradient step as an optax optimizer: `scale_by_natural_gradient` chained with
     `optax.scale_by_learning_rate(learning_rate)`, so its updates are −η (M + λI)⁻¹ grads and
@@ -362,6 +399,7 @@ def natural_gradient(
     """
     return optax.chain(
         scale_by_natural_gradient(apply_fn, family, damping=damping, metric=metric, solver=solver,
-                                  max_iters=max_iters, rtol=rtol, compute_rho=compute_rho),
+                                  max_iters=max_iters, rtol=rtol, compute_rho=compute_rho,
+                                  economics=economics),
         optax.scale_by_learning_rate(learning_rate),
     )

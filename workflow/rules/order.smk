@@ -96,16 +96,12 @@ if ORDER_CALIBRATED:
             " --out {output} --compile-cache {params.compile_cache} 2> {log}"
 
 
-def order_train_calibration(wc):
-    """The calibration record a run of the calibrated method reads (none for the others)."""
-    return {"calibration": ORDER_CALIBRATION} if wc.method == ORDER_CALIBRATED else {}
-
-
 rule order_train:
     """One online run per resample of a segment: the stream with that segment replaced. Retried
     after a failure or preemption, it resumes from its checkpoint."""
     input:
-        unpack(order_train_calibration),
+        # the calibrated method's runs read the calibration record (its learning rate)
+        unpack(lambda wc: {"calibration": ORDER_CALIBRATION} if wc.method == ORDER_CALIBRATED else {}),
         **ORDER_DATA,
     output:
         [touch(ORDER_RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]

@@ -6,6 +6,11 @@ traced), stop at `max_iters` or at ‖b − (A + λI)x‖ ≤ rtol·‖b‖, and
 `relative_residual` is the solver's recursively updated residual norm over ‖b‖ (no extra product
 with A), equal to the true one in exact arithmetic.
 
+Options for Hessian-free-style economics (Martens 2010; all off by default, see
+docs/solver_economics.md): `x0=` starts from a given iterate (a warm start), `preconditioner=`
+takes M⁻¹ as a function or the diagonal of M as a pytree (preconditioned CG and MINRES-QLP), and
+CG's `progress=Progress()` also stops once its quadratic model stops improving (flag PROGRESS).
+
 Exit flags (`SolverInfo.flag`):
 
 ==========================  ==  ==========================================================
@@ -20,6 +25,8 @@ XNORM_LIMIT                  6  MINRES-QLP: newest component dropped, it would p
 ACOND_LIMIT                  7  MINRES-QLP: condition estimate reached acondlim
 SINGULAR                     8  MINRES-QLP: last pivot of the Lanczos LQ factor ≤ eps·‖A+λI‖,
                                 newest component dropped
+PROGRESS                     9  CG with `progress`: the quadratic model's relative decrease over
+                                the last k iterations fell below k·ε (Martens 2010, §4.4)
 ==========================  ==  ==========================================================
 
 MINRES-QLP's safeguards are Choi, Paige & Saunders' (maxxnorm, acondlim, trancond keywords, their
@@ -36,10 +43,13 @@ from ._info import (
     XNORM_LIMIT,
     ACOND_LIMIT,
     SINGULAR,
+    PROGRESS,
     SolverInfo,
 )
 from ._cg import cg
 from ._minres_qlp import minres_qlp
+from ._preconditioner import inverse_preconditioner
+from ._progress import Progress
 
 __all__ = [
     "cg",
@@ -54,6 +64,9 @@ __all__ = [
     "XNORM_LIMIT",
     "ACOND_LIMIT",
     "SINGULAR",
+    "PROGRESS",
     "FLAG_NAMES",
+    "Progress",
+    "inverse_preconditioner",
 ]
 

@@ -1,13 +1,14 @@
-"""Truncated conjugate gradient on pytrees.
+"""Truncated (preconditioned) conjugate gradient on pytrees.
 
-Solves (A + damping·I) x = b for symmetric positive (semi)definite A given only v ↦ A v, starting
-from x = 0. The loop is a `lax.while_loop`: jittable, differentiable-free, no host round-trips.
-Each iteration costs one product with A plus a handful of fused vector updates (tree_map over the
-leaves, nothing is ravelled).
+Solves (A + damping·I) x = b for symmetric positive (semi)definite A given only v ↦ A v, from
+x = 0 or from a given `x0` (a warm start). The loop is a `lax.while_loop`: jittable,
+differentiable-free, no host round-trips. Each iteration costs one product with A plus a handful
+of fused vector updates (tree_map over the leaves, nothing is ravelled); a preconditioner adds one
+application of M⁻¹ and one inner product, progress truncation one inner product.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,13 +20,35 @@ from ._info import (
     CONVERGED,
     MAX_ITERS,
     NEGATIVE_CURVATURE,
+    PROGRESS,
     ZERO_RHS,
     SolverInfo,
 )
+from ._preconditioner import inverse_preconditioner
+from ._progress import Progress
 
 PyTree = Any
 
 _RUNNING = -1
+
+
+def _start(op, b, bnorm2, x0):
+    """(x, r) of the first iterate: (0, b), or (x0, b − (A + λI)x0) with x0 = 0 when b = 0."""
+    if x0 is None:
+        return t.zeros_like(b), b
+    x = t.scale(jnp.where(bnorm2 > 0, 1, 0).astype(t.scalar_dtype(b)), x0)
+    return x, t.axpy(-1.0, op(x), b)
+
+
+def _progress_history(progress, max_iters, b, x, r):
+    """φ(x_0), …, φ(x_max_iters) (φ(x_0) filled in) for the progress rule, or None."""
+    if progress is None:
+        return None
+    if not isinstance(max_iters, int):
+        raise TypeError("progress truncation needs max_iters as a Python int (it sizes the "
+                        "history of φ)")
+    history = jnp.zeros(max_iters + 1, t.scalar_dtype(b))
+    return history.at[0].set(-0.5 * t.vdot(t.axpy(1.0, b, r), x))
 
 
 def cg(
@@ -35,6 +58,9 @@ def cg(
     damping: float | jax.Array = 0.0,
     max_iters: int = 100,
     rtol: float | jax.Array = 1e-5,
+    x0: Optional[PyTree] = None,
+    preconditioner=None,
+    progress: Optional[Progress] = None,
 ) -> tuple[PyTree, SolverInfo]:
     """Conjugate gradient for (A + damping·I) x = b.
 
@@ -43,39 +69,54 @@ def cg(
         A + damping·I positive definite).
       b: right-hand side, any pytree of floating arrays (e.g. flax params).
       damping: λ ≥ 0 added to the diagonal; a Python float or a traced scalar.
-      max_iters: maximum number of iterations (products with A): an int, or a traced integer scalar.
-      rtol: stop once ‖r‖ ≤ rtol·‖b‖ with r = b − (A + λI)x (the usual relative residual).
+      max_iters: maximum number of iterations (products with A): an int, or a traced integer scalar
+        (a Python int when `progress` is given).
+      rtol: stop once ‖r‖ ≤ rtol·‖b‖ with r = b − (A + λI)x (the usual relative residual, also
+        with a preconditioner).
+      x0: the first iterate (a warm start; shaped like `b`), default 0. Its residual costs one
+        product with A before the loop. With b = 0 the solution 0 is returned, whatever x0.
+      preconditioner: None, a function v ↦ M⁻¹ v, or the diagonal of M as a pytree shaped like
+        `b` (M symmetric positive definite): preconditioned CG, whose iterates minimise the
+        (A + λI)-norm of the error over x0 + span{M⁻¹r_0, (M⁻¹(A + λI))M⁻¹r_0, …}.
+      progress: a `Progress` rule: also stop once the quadratic model φ(x) = ½xᵀ(A + λI)x − bᵀx
+        stops improving (Martens 2010, §4.4; flag PROGRESS). None: rtol and max_iters only.
 
     Returns:
       (x, SolverInfo(iterations, relative_residual, flag)); see `natgrad.solvers` for the flags.
-      CG returns CONVERGED, MAX_ITERS, NEGATIVE_CURVATURE (pᵀ(A+λI)p ≤ 0: x is the last iterate
-      before it), BREAKDOWN (non-finite numbers from matvec) or ZERO_RHS (b = 0, x = 0).
-      relative_residual is the recursively updated residual norm over ‖b‖.
+      CG returns CONVERGED, MAX_ITERS, PROGRESS, NEGATIVE_CURVATURE (pᵀ(A+λI)p ≤ 0: x is the last
+      iterate before it), BREAKDOWN (non-finite numbers from matvec or x0) or ZERO_RHS (b = 0,
+      x = 0). relative_residual is the recursively updated residual norm over ‖b‖.
     """
     dtype = t.scalar_dtype(b)
     damping = jnp.asarray(damping, dtype)
     rtol = jnp.asarray(rtol, dtype)
     op = t.damped(matvec, damping)
+    inverse = inverse_preconditioner(preconditioner)
 
     bnorm2 = t.vdot(b, b)
     tol2 = (rtol * rtol) * bnorm2
     zero = jnp.zeros((), dtype)
 
+    x, r = _start(op, b, bnorm2, x0)
+    rr = bnorm2 if x0 is None else t.vdot(r, r)
+    z = r if inverse is None else inverse(r)
+    rz = rr if inverse is None else t.vdot(r, z)
     init_flag = jnp.where(
-        bnorm2 == 0, ZERO_RHS, jnp.where(jnp.isfinite(bnorm2), _RUNNING, BREAKDOWN)
+        bnorm2 == 0, ZERO_RHS, jnp.where(jnp.isfinite(rr) & jnp.isfinite(rz), _RUNNING, BREAKDOWN)
     ).astype(jnp.int32)
-    # State: x, r, p, ‖r‖², iteration count, flag (−1 while running).
-    init = (t.zeros_like(b), b, b, bnorm2, jnp.zeros((), jnp.int32), init_flag)
+    history = _progress_history(progress, max_iters, b, x, r)
+    # State: x, r, p, ‖r‖², rᵀM⁻¹r, iteration count, flag (−1 while running), φ history or None.
+    init = (x, r, z, rr, rz, jnp.zeros((), jnp.int32), init_flag, history)
 
     def cond(state):
-        _, _, _, rs, k, flag = state
+        _, _, _, rs, _, k, flag, _ = state
         return (flag == _RUNNING) & (k < max_iters) & (rs > tol2)
 
     def body(state):
-        x, r, p, rs, k, _ = state
+        x, r, p, rs, rz, k, _, history = state
         ap = op(p)
         pap = t.vdot(p, ap)
-        alpha = rs / pap
+        alpha = rz / pap
         bad = ~(jnp.isfinite(pap) & jnp.isfinite(alpha))
         negative = ~bad & (pap <= 0)
         ok = ~(bad | negative)
@@ -83,12 +124,24 @@ def cg(
         x = t.axpy(alpha, p, x)
         r = t.axpy(-alpha, ap, r)
         rs_new = jnp.where(ok, t.vdot(r, r), rs)
-        beta = rs_new / rs
-        p = t.axpy(beta, p, r)
+        if inverse is None:
+            z, rz_new = r, rs_new
+        else:
+            z = inverse(r)
+            rz_new = jnp.where(ok, t.vdot(r, z), rz)
+        beta = rz_new / rz
+        p = t.axpy(beta, p, z)
         flag = jnp.where(bad, BREAKDOWN, jnp.where(negative, NEGATIVE_CURVATURE, _RUNNING))
-        return x, r, p, rs_new, k + 1, flag.astype(jnp.int32)
+        if progress is not None:
+            i = k + 1
+            phi = -0.5 * t.vdot(t.axpy(1.0, b, r), x)
+            history = history.at[i].set(phi)
+            window = progress.window(i)
+            stalled = progress.stalled(i, phi, history[i - window], window) & (rs_new > tol2)
+            flag = jnp.where(ok & stalled, PROGRESS, flag)
+        return x, r, p, rs_new, rz_new, k + 1, flag.astype(jnp.int32), history
 
-    x, _, _, rs, k, flag = lax.while_loop(cond, body, init)
+    x, _, _, rs, _, k, flag, _ = lax.while_loop(cond, body, init)
 
     safe_b2 = jnp.where(bnorm2 > 0, bnorm2, 1)
     relres = jnp.where(bnorm2 > 0, jnp.sqrt(rs / safe_b2), zero)

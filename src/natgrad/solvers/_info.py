@@ -32,6 +32,10 @@ ACOND_LIMIT = 7
 #: MINRES-QLP only: the last pivot of the Lanczos matrix's LQ factor vanished (≤ eps·‖A + λI‖):
 #: T_k is singular, the newest component was set to 0 and the iteration stopped (their flag 9).
 SINGULAR = 8
+#: CG with `progress` truncation only: the quadratic model φ(x) = ½xᵀ(A + λI)x − bᵀx stopped
+#: improving fast enough (Martens 2010, §4.4): (φ(x_i) − φ(x_{i−k}))/φ(x_i) < k·ε with φ(x_i) < 0
+#: (`natgrad.solvers.Progress`). x is the iterate at which the rule fired.
+PROGRESS = 9
 
 FLAG_NAMES = {
     CONVERGED: "converged",
@@ -43,18 +47,21 @@ FLAG_NAMES = {
     XNORM_LIMIT: "xnorm_limit",
     ACOND_LIMIT: "acond_limit",
     SINGULAR: "singular",
+    PROGRESS: "progress",
 }
 
 
 class SolverInfo(NamedTuple):
     """What a solve did (all fields are JAX scalars, so the record is a jittable pytree).
 
-    iterations: matrix-vector products with A spent in the Krylov loop (int32).
+    iterations: matrix-vector products with A spent in the Krylov loop (int32): the iteration
+        count the solve used, whichever rule stopped it (a start from `x0` costs one more
+        product, for its residual, outside the loop).
     relative_residual: ‖b − (A + λI)x‖ / ‖b‖ of the returned x (0 when b = 0), from the
         solver's residual recurrence, which equals the true residual in exact arithmetic.
     flag: one of the module constants CONVERGED, MAX_ITERS, LEAST_SQUARES, NEGATIVE_CURVATURE,
-        BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT, SINGULAR (int32); `FLAG_NAMES[int(flag)]`
-        names it.
+        BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT, SINGULAR, PROGRESS (int32);
+        `FLAG_NAMES[int(flag)]` names it.
     """
 
     iterations: jax.Array

@@ -60,7 +60,7 @@ null-space component grows until the Krylov space is exhausted; only then is it 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -79,6 +79,7 @@ from ._info import (
     ZERO_RHS,
     SolverInfo,
 )
+from ._preconditioner import inverse_preconditioner
 
 PyTree = Any
 
@@ -126,6 +127,8 @@ def minres_qlp(
     maxxnorm: float | jax.Array = 1e7,
     acondlim: float | jax.Array | None = None,
     trancond: float | jax.Array | None = None,
+    x0: Optional[PyTree] = None,
+    preconditioner=None,
 ) -> tuple[PyTree, SolverInfo]:
     """MINRES-QLP for (A + damping·I) x = b, A symmetric (indefinite and singular allowed).
 
@@ -147,6 +150,15 @@ def minres_qlp(
         the same multiple of 1/eps in other dtypes (below 1 in float32: QLP throughout); 1 gives
         QLP throughout, inf MINRES throughout (until a component is dropped).
       The reference's defaults; inf disables each bound. All three may be traced scalars.
+      x0: the first iterate (a warm start; shaped like `b`), default 0: the solver then runs on
+        the residual system (A + λI) d = b − (A + λI)x0 and returns x0 + d (one more product with
+        A, before the loop; maxxnorm bounds ‖d‖). With b = 0 the solution 0 is returned.
+      preconditioner: None, a function v ↦ M⁻¹ v, or the diagonal of M as a pytree shaped like
+        `b` (M symmetric positive definite): preconditioned MINRES-QLP (Choi-Saunders' Lanczos
+        with z = M⁻¹r), whose iterates minimise ‖b − (A + λI)x‖ in the M⁻¹-norm
+        ‖r‖_{M⁻¹} = (rᵀM⁻¹r)^½ over x0 + span{M⁻¹r_0, (M⁻¹(A + λI))M⁻¹r_0, …}. rtol and
+        relative_residual are then in that norm: ‖r‖_{M⁻¹} ≤ rtol·‖b‖_{M⁻¹}, and the condition
+        estimates are those of M^{-½}(A + λI)M^{-½}.
 
     Returns:
       (x, SolverInfo(iterations, relative_residual, flag)); flags are CONVERGED, MAX_ITERS,
@@ -165,17 +177,39 @@ def minres_qlp(
         jnp.asarray(v, dtype) for v in (damping, rtol, maxxnorm, acondlim, trancond)
     )
     op = t.damped(matvec, damping)
+    inverse = inverse_preconditioner(preconditioner)
+    limits = dict(max_iters=max_iters, rtol=rtol, maxxnorm=maxxnorm, acondlim=acondlim,
+                  trancond=trancond)
+    if x0 is None:
+        return _minres_qlp(op, b, inverse, None, **limits)
+    bnorm = _norm(b, inverse)
+    x0 = t.scale(jnp.where(bnorm > 0, 1, 0).astype(dtype), x0)
+    d, info = _minres_qlp(op, t.axpy(-1.0, op(x0), b), inverse, bnorm, **limits)
+    # x0 solves the system exactly: no iteration was needed (the residual system's b is 0).
+    flag = jnp.where((info.flag == ZERO_RHS) & (bnorm > 0), CONVERGED, info.flag)
+    return t.axpy(1.0, x0, d), info._replace(flag=flag.astype(jnp.int32))
 
+
+def _norm(b, inverse):
+    """‖b‖, or ‖b‖_{M⁻¹} = (bᵀM⁻¹b)^½ with a preconditioner."""
+    return t.norm(b) if inverse is None else jnp.sqrt(t.vdot(b, inverse(b)))
+
+
+def _minres_qlp(op, b, inverse, bnorm, *, max_iters, rtol, maxxnorm, acondlim, trancond):
+    """MINRES-QLP for op(x) = b from x = 0, M⁻¹ = `inverse` (or None); rtol and the reported
+    relative residual refer to the norm `bnorm` of the original right-hand side (None: b's own)."""
+    dtype = t.scalar_dtype(b)
+    eps = jnp.finfo(dtype).eps
     zero = jnp.zeros((), dtype)
     one = jnp.ones((), dtype)
     minus_one = -one
     inf = jnp.asarray(jnp.inf, dtype)
 
-    beta1 = t.norm(b)
+    beta1 = _norm(b, inverse)
+    bnorm = beta1 if bnorm is None else bnorm
     init_flag = jnp.where(
         beta1 == 0, ZERO_RHS, jnp.where(jnp.isfinite(beta1), _RUNNING, BREAKDOWN)
     ).astype(jnp.int32)
-    v1 = t.scale(_sdiv(one, beta1), b)
     zeros = t.zeros_like(b)
 
     scalars = dict(
@@ -197,7 +231,13 @@ def minres_qlp(
         qlp=trancond <= 1,
         switch=trancond <= 1,  # the condition estimate reached trancond: QLP from the next step
     )
-    vectors = dict(v_prev=zeros, v=v1, x=zeros, w_a=zeros, w_b=zeros)
+    # The Lanczos vectors v_k = M⁻¹u_k: without a preconditioner u_k = v_k (not stored twice).
+    if inverse is None:
+        vectors = dict(v_prev=zeros, v=t.scale(_sdiv(one, beta1), b))
+    else:
+        vectors = dict(u_prev=zeros, u=t.scale(_sdiv(one, beta1), b),
+                       v=t.scale(_sdiv(one, beta1), inverse(b)))
+    vectors.update(x=zeros, w_a=zeros, w_b=zeros)
     init = (vectors, scalars, jnp.zeros((), jnp.int32), init_flag)
 
     def cond(state):
@@ -213,10 +253,12 @@ def minres_qlp(
 
         # Lanczos step.
         v = vec["v"]
-        p = t.axpy(-sc["beta"], vec["v_prev"], op(v))
+        u, u_prev = (v, vec["v_prev"]) if inverse is None else (vec["u"], vec["u_prev"])
+        p = t.axpy(-sc["beta"], u_prev, op(v))
         alpha = t.vdot(v, p)
-        p = t.axpy(-alpha, v, p)
-        beta_next = t.norm(p)
+        p = t.axpy(-alpha, u, p)
+        z = p if inverse is None else inverse(p)
+        beta_next = t.norm(p) if inverse is None else jnp.sqrt(t.vdot(p, z))
         pnorm = jnp.sqrt(sc["beta"] ** 2 + alpha**2 + beta_next**2)
 
         # Previous left reflections on column k of T, then the new one Q_k.
@@ -277,7 +319,7 @@ def minres_qlp(
             [
                 (~finite, BREAKDOWN),
                 (tau_big, XNORM_LIMIT),
-                (rnorm <= rtol * beta1, CONVERGED),
+                (rnorm <= rtol * bnorm, CONVERGED),
                 (least_squares, LEAST_SQUARES),
                 (x_big, XNORM_LIMIT),
                 (ill, ACOND_LIMIT),
@@ -323,7 +365,7 @@ def minres_qlp(
             lambda: (jnp.where(qlp, qlp_m, minres_m), _sdiv(one, beta_next)),
             lambda: (identity, zero),
         )
-        v_next = t.scale(inv_beta, p)
+        v_next = t.scale(inv_beta, z)
 
         def row(r, *base):  # (base +) m[r]·(w_a, w_b, v), leafwise
             return tree_map(
@@ -332,7 +374,11 @@ def minres_qlp(
             )
 
         x, w_a, w_b = row(0, vec["x"]), row(1), row(2)
-        new_vec = dict(v_prev=v, v=v_next, x=x, w_a=w_a, w_b=w_b)
+        if inverse is None:
+            new_vec = dict(v_prev=v, v=v_next)
+        else:
+            new_vec = dict(u_prev=u, u=t.scale(inv_beta, p), v=v_next)
+        new_vec.update(x=x, w_a=w_a, w_b=w_b)
         new_sc = dict(
             beta=beta_next, c1=c, s1=s, c2=sc["c1"], s2=sc["s1"], zetabar=zetabar,
             mubis=mubis_km1, psibar=psibar_km1, mubar=mubar, tau_a=tau_km1, tau_b=tau_k, xi=xi,
@@ -354,6 +400,6 @@ def minres_qlp(
         lambda x_, wa, wb: (x_ + tau_a * wa + tau_b * wb).astype(x_.dtype),
         vec["x"], vec["w_a"], vec["w_b"],
     )
-    relres = jnp.where(beta1 > 0, _sdiv(sc["rnorm"], beta1), zero)
+    relres = jnp.where(bnorm > 0, _sdiv(sc["rnorm"], bnorm), zero)
     relres = jnp.where(flag == ZERO_RHS, zero, relres)
     return x, SolverInfo(iterations=k, relative_residual=relres, flag=flag)
