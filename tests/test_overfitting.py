@@ -155,12 +155,13 @@ def test_each_metric_batch_comes_from_where_its_method_says():
         assert all(r.tobytes() in pool for r in np.asarray(m.metric_x[50:]))
 
 
-def test_a_different_batch_that_does_not_fit_beside_the_gradient_batch_is_refused():
-    raw = config.load(ROOT / "config.yaml")
-    raw["overfitting"]["hyper"]["ng_different_batch"]["metric_batch_size"] = 400  # 250 + 400 > 500
-    with pytest.raises(config.ConfigError,
-                       match="overfitting.hyper.ng_different_batch: batch_size \\+ metric_batch_size"):
-        config.check_data(config.resolve(raw))
+def test_a_pair_of_minibatches_larger_than_the_training_set_shares_it_in_proportion():
+    from natgrad.study.overfitting.runner import disjoint_sizes
+
+    assert disjoint_sizes(1500, 500, 500) == (500, 500)    # fits: as asked
+    assert disjoint_sizes(100, 250, 250) == (50, 50)      # the default config on 1,000 examples
+    assert disjoint_sizes(100, 300, 100) == (75, 25)
+    assert disjoint_sizes(2, 250, 1) == (1, 1)            # each part keeps one example
 
 
 # ---- methods -----------------------------------------------------------------------------------

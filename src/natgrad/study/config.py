@@ -151,10 +151,7 @@ def check_data(config):
         except ValueError as err:
             raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
                               f"{err}") from None
-        hyper = spec["methods"].get("ng_different_batch")
-        if hyper and hyper["batch_size"] + hyper["metric_batch_size"] > counts["train"]:
-            where = key.rsplit(".", 1)[0]
-            raise ConfigError(
-                f"{where}.hyper.ng_different_batch: batch_size + metric_batch_size = "
-                f"{hyper['batch_size']} + {hyper['metric_batch_size']} exceeds the "
-                f"{counts['train']} training examples (the two minibatches are disjoint)")
+        if "ng_different_batch" in spec["methods"] and counts["train"] < 2:
+            raise ConfigError(f"{key}: ng_different_batch needs at least 2 training examples (a "
+                              f"gradient and a disjoint metric minibatch), the split leaves "
+                              f"{counts['train']}")

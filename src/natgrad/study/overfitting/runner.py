@@ -28,17 +28,27 @@ def device_data(data):
             "x_unlabeled": jnp.asarray(data.x_unlabeled)}
 
 
+def disjoint_sizes(n, batch_size, metric_batch_size):
+    """Sizes of a gradient minibatch and a disjoint metric minibatch from `n` examples: as asked
+    when they fit, else the `n` examples shared in proportion (each part at least one example),
+    as every other batch size is capped at the training set's size."""
+    if batch_size + metric_batch_size <= n:
+        return batch_size, metric_batch_size
+    b = min(n - 1, max(1, round(n * batch_size / (batch_size + metric_batch_size))))
+    return b, n - b
+
+
 def draw_batch(kind, hyper, data, key):
     """The `methods.Batch` of one update of `kind`: `batch_size` training examples, and the metric's
     inputs where the kind takes them elsewhere: `metric_batch_size` other training examples,
-    disjoint from the gradient's (one permutation cut in two), or pool inputs (alone, or after the
-    gradient's own inputs)."""
+    disjoint from the gradient's (one permutation cut in two, `disjoint_sizes`), or pool inputs
+    (alone, or after the gradient's own inputs)."""
     n = data["x_train"].shape[0]
     source = methods.METRIC_SOURCE.get(kind)
     if source == "different":
         order = jax.random.permutation(key, n)
-        b = int(hyper["batch_size"])
-        idx, jdx = order[:b], order[b:b + int(hyper["metric_batch_size"])]
+        b, m = disjoint_sizes(n, int(hyper["batch_size"]), int(hyper["metric_batch_size"]))
+        idx, jdx = order[:b], order[b:b + m]
         return methods.Batch(data["x_train"][idx], data["y_train"][idx],
                              data["x_train"][jdx], data["y_train"][jdx])
     if source is None:
