@@ -15,15 +15,16 @@ def _table(args):
     def store(path):
         return stores.open_results(path) if path else None
 
+    restricted_mnist, order = store(args.restricted_mnist), store(args.order)
     df = table.claims_table(
-        restricted_mnist=store(args.restricted_mnist), order=store(args.order),
+        restricted_mnist=restricted_mnist, order=order,
         toy_paths=pd.read_csv(args.toy_paths, dtype={"start": str}) if args.toy_paths else None,
         toy_config=json.loads(args.toy_config) if args.toy_config else None,
         equivalence=pd.read_csv(args.equivalence) if args.equivalence else None,
         tfd=store(args.tfd))
     stores.write_text(df.to_csv(index=False), args.csv)
-    stores.write_text(table.markdown(df, _provenance(store(args.restricted_mnist) or
-                                                     store(args.order))), args.md)
+    provenance = _provenance(restricted_mnist if restricted_mnist is not None else order)
+    stores.write_text(table.markdown(df, provenance), args.md)
 
 
 def _provenance(ds):
