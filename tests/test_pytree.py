@@ -29,12 +29,14 @@ def test_vdot_float32_is_accurate_on_long_leaves():
     assert abs(float(got) - ref) / ref < 1e-5
 
 
+def _complex_tree(rng):
+    return {k: jnp.asarray(rng.standard_normal(s) + 1j * rng.standard_normal(s))
+            for k, s in (("x", (7,)), ("y", (2, 3)))}
+
+
 def test_vdot_complex_conjugates_first_argument_and_is_real():
     rng = np.random.default_rng(1)
-    a = {"x": jnp.asarray(rng.standard_normal(7) + 1j * rng.standard_normal(7)),
-         "y": jnp.asarray(rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3)))}
-    b = {"x": jnp.asarray(rng.standard_normal(7) + 1j * rng.standard_normal(7)),
-         "y": jnp.asarray(rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3)))}
+    a, b = _complex_tree(rng), _complex_tree(rng)
     got = pytree.vdot(a, b)
     ref = sum(np.vdot(np.asarray(a[k]), np.asarray(b[k])) for k in a).real
     assert not jnp.iscomplexobj(got)
