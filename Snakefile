@@ -26,6 +26,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/order.smk"
 include: "workflow/rules/overfitting.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/equivalence.smk"
 include: "workflow/rules/claims.smk"
@@ -40,6 +41,7 @@ envvars:
 rule all:
     input:
         ORDER_TARGETS,
+        TUNE_TARGETS,
         OVERFITTING_TARGETS,
         TOY_TARGETS,
         EQUIVALENCE_TARGETS,
@@ -55,6 +57,11 @@ rule order:
 rule overfitting:
     input:
         OVERFITTING_TARGETS,
+
+
+rule tune:
+    input:
+        TUNE_TARGETS,
 
 
 rule toy:

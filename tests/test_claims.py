@@ -12,7 +12,7 @@ from scipy import stats
 
 from natgrad.study import config
 from natgrad.study.claims import table, verdict
-from natgrad.study.statistics import paired
+from natgrad.study.statistics import mde, paired
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,14 +83,60 @@ NOISE = 0.05 * RNG.normal(size=5)
 def test_restricted_mnist_claims_decided_by_the_paired_differences():
     ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE,
                             "ng_different_batch": 4.9 + NOISE[::-1],
-                            "ng_same_batch": 4.6 + NOISE[::-1]},
-                           {"ng_unlabeled": 0.002 + 0.0001 * NOISE, "ng_same_batch": 0.004})
+                            "ng_same_batch": 4.6 + NOISE[::-1], table.SHARED: 4.7 + NOISE},
+                           {"ng_unlabeled": 0.002 + 0.0001 * NOISE, "ng_same_batch": 0.001,
+                            table.SHARED: 0.004})
     rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
     assert rows["C1"]["verdict"] == verdict.HOLDS and rows["C1"]["n"] == 5
     assert rows["C1"]["ci_low"] > 0.5 and rows["C1"]["ci_high"] < 0.7
     # equal to NG-same on average: the weaker comparison makes C2 inconclusive
     assert rows["C2"]["verdict"] == verdict.INCONCLUSIVE and "ng_same_batch" in rows["C2"]["our_value"]
-    assert rows["C3"]["verdict"] == verdict.FAILS  # NG-same's training CE is higher here
+    # C3 reads NG-same-batch at NG-unlabeled's settings (training CE higher here), not ng_same_batch
+    assert rows["C3"]["verdict"] == verdict.FAILS
+
+
+def test_every_comparison_row_reads_its_interval_against_the_papers_effect():
+    # C1's differences: 0.4 + d, d = NOISE - NOISE[::-1]: an interval around 0.4 that excludes 0.59
+    ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_unlabeled": 4.6 + NOISE[::-1],
+                            "ng_different_batch": 4.6 + NOISE, "ng_same_batch": 4.9 + NOISE,
+                            table.SHARED: 4.6 + NOISE}, {})
+    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+    d = NOISE - NOISE[::-1] + 0.4
+    assert rows["C1"]["paper_effect"] == pytest.approx(0.59)
+    # mde by hand: (t(0.975, 4) + t(0.8, 4)) · sd / √5 = (2.776445 + 0.940965) · sd / √5
+    assert rows["C1"]["mde"] == pytest.approx((2.776445 + 0.940965) * d.std(ddof=1) / 5 ** 0.5,
+                                              rel=1e-5)
+    assert rows["C1"]["ci_high"] < 0.59 and rows["C1"]["excludes_paper_effect"] is True
+    # C2's weakest comparison is vs NG-different (0 on average): its paper effect is 4.89 - 4.63
+    assert "vs ng_different_batch" in rows["C2"]["our_value"]
+    assert rows["C2"]["paper_effect"] == pytest.approx(0.26)
+    assert rows["C2"]["excludes_paper_effect"] is (not rows["C2"]["ci_low"] <= 0.26
+                                                   <= rows["C2"]["ci_high"])
+    assert rows["C3"]["paper_effect"] == pytest.approx(0.0017 - 0.0023)
+    assert table.excludes(-1.0, 1.0, 0.5) is False and table.excludes(0.6, 1.0, 0.5) is True
+    assert table.excludes(np.nan, 1.0, 0.5) is None and table.excludes(0.0, 1.0, np.nan) is None
+
+
+def test_mde_is_the_effect_a_paired_t_test_detects_with_80_percent_power():
+    from scipy import stats
+
+    n, sd = 10, 0.5
+    effect = mde(sd, n)
+    # the power of the two-sided 5 % test at that true mean difference, from the noncentral t
+    crit = stats.t.ppf(0.975, n - 1)
+    nc = effect / (sd / np.sqrt(n))
+    power = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert power == pytest.approx(0.8, abs=0.01)
+    assert math.isnan(mde(sd, 1)) and math.isnan(mde(math.nan, 5))
+
+
+def test_a_choice_at_the_edge_of_its_grid_is_flagged_in_the_row_that_uses_it():
+    ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE}, {})
+    tuned = {"tuned": {"method": "msgd", "chosen": {"batch_size": 250}, "at_edge": ["batch_size"],
+                       "seeds": [100]}}
+    ds.attrs["config"] = json.dumps({"methods": {"msgd": tuned, "ng_unlabeled": {}}})
+    row = table.restricted_mnist_claims(ds)[0]
+    assert row["claim_id"] == "C1" and "edge of its grid: msgd (batch_size)" in row["our_value"]
 
 
 def test_claims_without_their_results_are_not_run():
@@ -167,4 +213,5 @@ def test_equivalence_claim_against_the_tolerance():
 def test_markdown_states_the_rule_and_every_claim():
     md = table.markdown(table.claims_table(), "made by a test")
     assert "95 % interval" in md and "made by a test" in md
+    assert "| verdict | paper_effect | mde | excludes_paper_effect |" in md
     assert all(f"| C{i} |" in md for i in range(1, 10))

@@ -78,7 +78,7 @@ def overfitting_values():
     for method, over in (("msgd", {"updates": 20, "batch_size": 30}),
                          ("ng_different_batch", {"updates": 4, "batch_size": 60,
                                                  "metric_batch_size": 60})):
-        spec = {"dataset": "tiny", "split": sizes, "evaluations": 2,
+        spec = {"dataset": "tiny", "split": sizes, "evaluations": 2, "schedule": "linear",
                 "model": {"kind": "mlp", "hidden": [8], "activation": "tanh"},
                 "methods": {method: {**cfg["hyper"][method], **over}}}
         ds = loop.train(spec, method, 0, data)

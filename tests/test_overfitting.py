@@ -49,7 +49,8 @@ def tiny_images(n=400, side=6, classes=3, seed=0):
 def tiny_spec(methods_=("msgd",), model=None, evaluations=3):
     return {"dataset": "tiny", "split": SIZES, "seeds": [0],
             "model": model or {"kind": "mlp", "hidden": [8], "activation": "tanh"},
-            "evaluations": evaluations, "methods": {m: HYPER[m] for m in methods_}}
+            "evaluations": evaluations, "schedule": "linear",
+            "methods": {m: HYPER[m] for m in methods_}}
 
 
 # ---- split -------------------------------------------------------------------------------------
@@ -237,6 +238,7 @@ def test_extras_are_off_by_default_and_inherit_the_section():
     raw["overfitting"].update(
         dataset="mnist5k", methods=["msgd", "adam"], seeds=[0, 1],
         hyper={"msgd": HYPER["msgd"], "adam": HYPER["adam"]},
+        tune=None, equal_settings=None,
         extra={"mnist_convnet": {"dataset": "mnist"},
                "tfd": {"enabled": True, "dataset": "tfd", "methods": ["msgd"],
                        "hyper": {"msgd": {"updates": 3, "batch_size": 2, "learning_rate": 0.1}}}})
@@ -263,9 +265,20 @@ def test_old_key_names_are_refused_naming_the_new_one():
 
 
 def test_evaluation_points_include_zero_and_the_last_update():
-    spec = {"evaluations": 3, "methods": {"m": {"updates": 40}, "e": {"updates": 10, "eval_every": 4}}}
+    spec = {"evaluations": 3, "schedule": "linear",
+            "methods": {"m": {"updates": 40}, "e": {"updates": 10, "eval_every": 4}}}
     assert spec_lib.eval_points(spec, "m") == [0, 13, 27, 40]
     assert spec_lib.eval_points(spec, "e") == [0, 4, 8, 10]
+
+
+def test_log_schedule_is_dense_early_and_shared_by_equal_updates():
+    spec = {"evaluations": 4, "schedule": "log",
+            "methods": {"a": {"updates": 10000}, "b": {"updates": 10000}, "c": {"updates": 3}}}
+    # 10000 ** (i / 4): 1, 10, 100, 1000, 10000, and update 0
+    assert spec_lib.eval_points(spec, "a") == [0, 1, 10, 100, 1000, 10000]
+    assert spec_lib.eval_points(spec, "b") == spec_lib.eval_points(spec, "a")
+    # 3 updates, at most 3 evaluations: 3 ** (0, 1/3, 2/3, 1) rounds to 1, 1, 2, 3
+    assert spec_lib.eval_points(spec, "c") == [0, 1, 2, 3]
 
 
 def test_table_has_the_public_columns(tiny_data):

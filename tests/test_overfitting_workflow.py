@@ -22,6 +22,8 @@ TINY = {
         "seeds": [0, 1],
         "evaluations": 2,
         "methods": ["msgd", "ng_unlabeled"],
+        "tune": None,  # fixed settings here (tests/test_tune.py runs the tune stage)
+        "equal_settings": None,
         "hyper": {
             "msgd": {"updates": 20, "batch_size": 20, "learning_rate": 0.5},
             "ng_unlabeled": {"updates": 4, "batch_size": 50, "metric_batch_size": 50,

@@ -9,6 +9,7 @@ from pathlib import Path
 from natgrad.study.data.inspect import dataset_files
 from natgrad.study.order import spec as order_spec
 from natgrad.study.overfitting import spec as overfitting_spec
+from natgrad.study.overfitting import tune as overfitting_tune
 from natgrad.study.provenance import code_digest, settings_digest
 
 # Rules run `python -m natgrad.study ...` with the interpreter running snakemake (its bin directory
@@ -37,3 +38,14 @@ def datasets_entry(name):
 def stores(paths):
     """Store paths from their `.done` markers (the rules' outputs; stores keep no foreign files)."""
     return [p[: -len(".done")] for p in paths]
+
+
+def overfitting_spec_of(wc):
+    """The spec of an overfitting_train job (a study run or a tune stage's pilot run)."""
+    return OVERFITTING_SPECS[wc.stage, wc.experiment, wc.method, wc.key]
+
+
+def overfitting_tune_record(wc):
+    """A tuned method's runs read the tune record of the method whose settings they take."""
+    tune = overfitting_spec_of(wc)["methods"][wc.method].get("tune")
+    return {"tuned": TUNE_RECORDS[wc.experiment, tune["method"]]} if tune else {}

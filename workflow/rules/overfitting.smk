@@ -11,11 +11,14 @@ OVERFITTING_JOBS = {
 OVERFITTING_KEYS = {
     job: settings_digest([spec, datasets_entry(spec["dataset"])]) for job, spec in OVERFITTING_JOBS.items()
 }
-OVERFITTING_RUN = f"{OVERFITTING}/{{experiment}}/runs/{{method}}-{{key}}/seed{{seed}}.zarr.done"
+# A training run: a study run (stage `overfitting`) or a pilot run of the tune stage (`tune`, tune.smk
+# adds their specs to OVERFITTING_SPECS), by the key of its spec.
+OVERFITTING_RUN = "results/{stage}/{experiment}/runs/{method}-{key}/seed{seed}.zarr.done"
+OVERFITTING_SPECS = {("overfitting", *job, OVERFITTING_KEYS[job]): spec for job, spec in OVERFITTING_JOBS.items()}
 # The run stores of each experiment: methods × seeds.
 OVERFITTING_RUNS = {
     name: [
-        OVERFITTING_RUN.format(experiment=name, method=m, key=OVERFITTING_KEYS[name, m], seed=s)
+        OVERFITTING_RUN.format(stage="overfitting", experiment=name, method=m, key=OVERFITTING_KEYS[name, m], seed=s)
         for m in spec["methods"]
         for s in spec["seeds"]
     ]
@@ -30,17 +33,20 @@ OVERFITTING_TARGETS = [f"{OVERFITTING}/table.csv", f"{OVERFITTING}/table.html"] 
 rule overfitting_train:
     """One (method, seed) run; retried after a failure or preemption, it resumes from its checkpoint."""
     input:
-        lambda wc: list(dataset_files(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"], config["datasets"]).values()),
+        unpack(overfitting_tune_record),
+        data=lambda wc: list(dataset_files(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"], config["datasets"]).values()),
     output:
         touch(OVERFITTING_RUN),
     params:
-        spec=lambda wc: as_json(OVERFITTING_JOBS[wc.experiment, wc.method]),
+        spec=lambda wc: as_json(overfitting_spec_of(wc)),
         datasets=lambda wc: as_json(datasets_entry(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"])),
         store=lambda wc, output: stores(output)[0],
-        checkpoint=f"{OVERFITTING}/checkpoints/{{experiment}}-{{method}}-{{key}}-seed{{seed}}.npz",
+        checkpoint="results/{stage}/checkpoints/{experiment}-{method}-{key}-seed{seed}.npz",
         compile_cache=COMPILE_CACHE,
+        tuned=lambda wc, input: f"--tuned {input.tuned}" if "tuned" in input.keys() else "",
         code=code_digest("overfitting_train"),
     wildcard_constraints:
+        stage="overfitting|tune",
         experiment="[A-Za-z0-9_]+",
         method="[a-z_]+",
         key="[0-9a-f]+",
@@ -52,13 +58,13 @@ rule overfitting_train:
         runtime=RESOURCES["train"]["runtime"],
     retries: RESOURCES["retries"]
     log:
-        "results/logs/overfitting/{experiment}/{method}-{key}-seed{seed}.log",
+        "results/logs/{stage}/{experiment}/{method}-{key}-seed{seed}.log",
     shell:
         "python -m natgrad.study overfitting train --experiment {wildcards.experiment}"
         " --method {wildcards.method} --seed {wildcards.seed}"
         " --spec {params.spec:q} --datasets {params.datasets:q} --out {params.store}"
-        " --checkpoint {params.checkpoint} --compile-cache {params.compile_cache} --verbose"
-        " 2> {log}"
+        " --checkpoint {params.checkpoint} --compile-cache {params.compile_cache} {params.tuned}"
+        " --verbose 2> {log}"
 
 
 rule overfitting_aggregate:

@@ -109,10 +109,10 @@ def table(ds, experiment="restricted_mnist"):
 
 def table_html(df):
     """Table 1 (a `table` DataFrame) as a small standalone HTML page for the Snakemake report."""
-    from natgrad.study.methods import LABELS
+    from natgrad.study.overfitting.spec import label
 
     shown = df.copy()
-    shown.insert(2, "name", [LABELS.get(m, m) for m in shown["method"]])
+    shown.insert(2, "name", [label(m) for m in shown["method"]])
     body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
                          border=0, classes="overfitting")
     style = ("body{font-family:sans-serif}table{border-collapse:collapse}"

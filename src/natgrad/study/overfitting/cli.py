@@ -1,6 +1,9 @@
 """`natgrad-study overfitting <command>`: what the workflow's overfitting rules run.
 
-- `train`: one (method, seed) job; writes its learning curves as a Zarr store.
+- `train`: one (method, seed) job; writes its learning curves as a Zarr store (a tuned method
+  takes its settings from its tune record, `--tuned`).
+- `tune`: a tuned method's record (the choice and every point's validation errors) from its pilot
+  runs; `tune-table`: the records of one experiment as one CSV.
 - `aggregate`: the jobs' stores of one experiment into one Dataset store.
 - `table`: table 1 (CSV and an HTML page for the report) from the experiments' aggregated stores.
 - `plot`: figures 2/4 (against updates, against wall-clock) from an aggregated store.
@@ -21,6 +24,15 @@ def _train(args):
 
         enable_compile_cache(args.compile_cache)
     spec = json.loads(args.spec)
+    hyper = spec["methods"][args.method]
+    if "tune" in hyper:
+        if not args.tuned:
+            sys.exit(f"{args.method} is tuned (overfitting.tune.{hyper['tune']['method']}): pass "
+                     "its tune record with --tuned")
+        from natgrad.study.overfitting import tune
+
+        with open(args.tuned) as f:
+            spec["methods"][args.method] = tune.merged(hyper, json.load(f))
     data = loop.load_data(spec, json.loads(args.datasets), args.seed)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
     ds = loop.train(spec, args.method, args.seed, data, log=log, checkpoint=args.checkpoint)
@@ -31,6 +43,40 @@ def _train(args):
         from natgrad.study import checkpoints
 
         checkpoints.remove(args.checkpoint)
+
+
+def _tune(args):
+    import numpy as np
+
+    from natgrad.study import stores
+    from natgrad.study.overfitting import tune
+
+    spec = json.loads(args.tune)
+    finals = {}
+    for path in args.runs:
+        ds = stores.open_results(path)
+        hyper = json.loads(ds.attrs["config"])["methods"][args.method]
+        key = (json.dumps({k: hyper[k] for k in spec["grid"]}, sort_keys=True), int(ds.attrs["seed"]))
+        last = ds.isel(update=-1)
+        finals[key] = (float(last["valid_error"]), float(last["train_ce"]))
+    cells = [[finals[json.dumps(p, sort_keys=True), s] for s in spec["seeds"]]
+             for p in tune.points(spec["grid"])]
+    values = np.asarray(cells, np.float64)
+    rec = tune.record(args.experiment, args.method, spec, values[..., 0], values[..., 1])
+    stores.write_text(json.dumps(rec, indent=1) + "\n", args.out)
+
+
+def _tune_table(args):
+    import pandas as pd
+
+    from natgrad.study import stores
+    from natgrad.study.overfitting import tune
+
+    rows = []
+    for path in args.records:
+        with open(path) as f:
+            rows += tune.rows(json.load(f))
+    stores.write_text(pd.DataFrame(rows).to_csv(index=False, float_format="%.6g"), args.csv)
 
 
 def _aggregate(args):
@@ -86,8 +132,22 @@ def parser():
     t.add_argument("--checkpoint", help="checkpoint file (resumed when it holds this job's state)")
     t.add_argument("--compile-cache", help="JAX persistent compilation cache directory (shared "
                    "by the jobs: the seeds of one method compile the same programs)")
+    t.add_argument("--tuned", help="the tune record of a tuned method (results/tune/...json)")
     t.add_argument("--verbose", action="store_true")
     t.set_defaults(func=_train)
+
+    tu = sub.add_parser("tune", help="a tuned method's choice from its pilot runs")
+    tu.add_argument("--experiment", required=True)
+    tu.add_argument("--method", required=True)
+    tu.add_argument("--tune", required=True, help="the method's `tune` entry (grid, seeds), JSON")
+    tu.add_argument("--runs", nargs="+", required=True, help="the pilot runs' stores")
+    tu.add_argument("--out", required=True, help="the tune record (JSON) to write")
+    tu.set_defaults(func=_tune)
+
+    tt = sub.add_parser("tune-table", help="the tune records of one experiment as one CSV")
+    tt.add_argument("--records", nargs="+", required=True)
+    tt.add_argument("--csv", required=True)
+    tt.set_defaults(func=_tune_table)
 
     a = sub.add_parser("aggregate", help="combine the runs of one experiment")
     a.add_argument("--experiment", required=True)

@@ -109,14 +109,13 @@ def train(spec, method, seed, data, log=None, checkpoint=None):
     k_init, k_method, k_run = jax.random.split(jax.random.key(seed), 3)
     # one compiled program, not an eager op-by-op initialisation (seconds for a convnet)
     params = jax.jit(model.init)(k_init, jnp.asarray(data.x_train[:1]))
-    runner = make_runner(method, hyper, model, device_data(data))
+    runner = make_runner(spec_lib.kind_of(method, hyper), hyper, model, device_data(data))
     state = runner.init(params, k_method)
     evaluate = Evaluator(model, data)
 
     points = spec_lib.eval_points(spec, method)
     compile_start = time.perf_counter()
-    for n in sorted({b - a for a, b in zip(points[:-1], points[1:])}):
-        runner.compile(params, state, k_run, n)
+    runner.compile(params, state, k_run)
     evaluate(params)
     compile_seconds = time.perf_counter() - compile_start
 

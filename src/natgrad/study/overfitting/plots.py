@@ -1,11 +1,12 @@
 """Figures 2 and 4 of the paper from the aggregated Dataset: (left) the training cross-entropy over
 the whole training set on a log scale, (right) the test error in %, against the number of updates
-or against wall-clock seconds; one line per method (mean over seeds, band: min to max)."""
+or against wall-clock seconds; one line per method (median over seeds, band: the interquartile
+range, which one seed's blow-up cannot stretch on a log scale as a min-max band would)."""
 from __future__ import annotations
 
 import numpy as np
 
-from natgrad.study.methods import LABELS
+from natgrad.study.overfitting.spec import label
 
 AXES = {"updates": ("update", "updates"), "wallclock": ("wall_time", "wall-clock time (s)")}
 
@@ -26,16 +27,15 @@ def curves(ds, x="updates", title=None):
         if xvar == "update":
             xs = sub["update"].values[valid].astype(float)
         else:
-            xs = np.nanmean(sub["wall_time"].values[:, valid], axis=0)
+            xs = np.nanmedian(sub["wall_time"].values[:, valid], axis=0)
         color = colors[i % len(colors)]
         for ax, var in ((ax_ce, "train_ce"), (ax_err, "test_error")):
             ys = sub[var].values[:, valid]
             with np.errstate(all="ignore"):
-                mean = np.nanmean(ys, axis=0)
-            ax.plot(xs, mean, color=color, label=LABELS.get(str(m), str(m)), lw=1.6)
+                low, median, high = np.nanpercentile(ys, (25, 50, 75), axis=0)
+            ax.plot(xs, median, color=color, label=label(m), lw=1.6, marker=".", ms=3)
             if ys.shape[0] > 1:
-                ax.fill_between(xs, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color,
-                                alpha=0.15, lw=0)
+                ax.fill_between(xs, low, high, color=color, alpha=0.15, lw=0)
     ax_ce.set_yscale("log")
     ax_ce.set_ylabel("training cross-entropy (whole training set)")
     ax_err.set_ylabel("test error (%)")

@@ -2,7 +2,8 @@
 
 Update `t` draws its batches from `jax.random.fold_in(key, t)`, so a run is a pure function of its
 seed. The jittable methods (`natgrad.study.methods.build_method`) run `n` updates inside one
-compiled `fori_loop`; K-FAC calls kfac-jax's own compiled step once per update.
+compiled `fori_loop` whose `n` is an argument (one program for every chunk between evaluations,
+however the evaluations are spaced); K-FAC calls kfac-jax's own compiled step once per update.
 """
 from __future__ import annotations
 
@@ -106,16 +107,18 @@ class CompiledRunner:
 
         return jax.lax.fori_loop(0, n, body, (params, state))
 
-    def compile(self, params, state, key, n):
-        ident = (self.kind, self.model, _freeze(self.hyper), n,
+    def compile(self, params, state, key):
+        ident = (self.kind, self.model, _freeze(self.hyper),
                  _signature(params, state, self.data, key))
         if ident not in _EXECUTABLES:
-            fn = jax.jit(functools.partial(self._loop, n=n))
-            _EXECUTABLES[ident] = fn.lower(params, state, self.data, key, jnp.int32(0)).compile()
+            fn = jax.jit(self._loop)
+            _EXECUTABLES[ident] = fn.lower(params, state, self.data, key, jnp.int32(0),
+                                           jnp.int32(1)).compile()
         return _EXECUTABLES[ident]
 
     def run(self, params, state, key, t0, n):
-        return self.compile(params, state, key, n)(params, state, self.data, key, jnp.int32(t0))
+        return self.compile(params, state, key)(params, state, self.data, key, jnp.int32(t0),
+                                                jnp.int32(n))
 
 
 class KFACRunner:
@@ -139,8 +142,7 @@ class KFACRunner:
         key = jax.random.fold_in(key, t)
         return self.kfac.step(params, state, key, self._batch(key), t)
 
-    def compile(self, params, state, key, n):
-        del n
+    def compile(self, params, state, key):
         if not self._compiled:
             for t in self.kfac.variant_steps():
                 out = self._step(self.kfac.copy(params), self.kfac.copy_state(state), key, t)

@@ -2,13 +2,18 @@
 
 The section itself describes table 1's first row, restricted MNIST (`dataset`, `split`, `model`,
 `seeds`, `evaluations`, `methods`: the list of methods to run, `hyper`: their hyper-parameters by
-method name); `extra:` names further rows of table 1 (the MNIST convnet, the TFD model) with the
+method name), optionally `tune` (grids of hyper-parameters per method, chosen on the pilot
+seeds `tune_seeds` by `natgrad.study.overfitting.tune`) and `equal_settings` (`{kind: method}`: also
+run `kind` at `method`'s settings, tuned ones included, as the method `<kind>_as_<method>`: appendix
+8.7's equal-settings protocol, claim C3); `extra:` names further rows of table 1 (the MNIST convnet, the TFD model) with the
 same keys plus `enabled` (off by default) — each key it omits is taken from the section, and each
 method it lists under `hyper` replaces the section's entry for that method. `methods` is a list so
 that a config file layered on top (`--configfile`) replaces it rather than merging into it.
 
 A resolved spec is a plain dict (passed to a job as JSON) whose `methods` maps each method to run
-to its hyper-parameters. Every function takes the section as `natgrad.study.config.resolve`
+to its hyper-parameters; a tuned method's entry holds `tune` (its grid, the pilot seeds and the
+method whose tune record it reads) instead of the tuned keys, and a method run at another's
+settings holds its `kind`. Every function takes the section as `natgrad.study.config.resolve`
 returns it (the schema's defaults filled in).
 """
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 import copy
 
 from natgrad.study import methods
+from natgrad.study.overfitting import tune as tune_lib
 
 MAIN = "restricted_mnist"
-SPEC_KEYS = ("dataset", "split", "model", "seeds", "evaluations", "methods", "hyper")
+SPEC_KEYS = ("dataset", "split", "model", "seeds", "evaluations", "schedule", "methods", "hyper")
 #: Hyper-parameters of the job itself (how long, how big the batches, how often evaluated).
 RUN_KEYS = ("updates", "batch_size", "eval_every")
 #: Keys a method kind cannot run without (besides `updates` and `batch_size`).
@@ -33,7 +39,20 @@ class OverfittingConfigError(ValueError):
     """A config value the experiment cannot use; the message names the key."""
 
 
-def _resolve(name, raw):
+def kind_of(method, hyper):
+    """The method kind a run of `method` trains (its name, unless it runs at another's settings)."""
+    return hyper.get("kind", method)
+
+
+def label(method):
+    """A method's name for tables and legends; `<kind>_as_<other>` is `kind` at `other`'s settings."""
+    kind, _, other = str(method).partition("_as_")
+    if other:
+        return f"{methods.LABELS.get(kind, kind)} at {methods.LABELS.get(other, other)}'s settings"
+    return methods.LABELS.get(kind, kind)
+
+
+def _resolve(name, raw, tune=None, tune_seeds=(), equal_settings=None):
     spec = {k: raw[k] for k in SPEC_KEYS if k != "hyper"}
     spec["methods"] = {}
     for method in raw["methods"]:
@@ -47,13 +66,20 @@ def _resolve(name, raw):
                                              f"{method} (experiment {name})")
         keys = RUN_KEYS + methods.HYPER_KEYS[method]
         spec["methods"][method] = {k: hyper[k] for k in keys if k in hyper}
+    for method, grid in (tune or {}).items():
+        spec["methods"][method] = tune_lib.tuned_hyper(method, spec["methods"].get(method), grid,
+                                                       tune_seeds, spec["seeds"])
+    for kind, source in (equal_settings or {}).items():
+        spec["methods"][f"{kind}_as_{source}"] = tune_lib.at_settings_of(
+            kind, source, spec["methods"].get(source))
     return spec
 
 
 def experiments(section):
     """`{name: spec}` for the main experiment and every enabled extra, in config order."""
     main = {k: copy.deepcopy(section[k]) for k in SPEC_KEYS}
-    out = {MAIN: _resolve(MAIN, main)}
+    out = {MAIN: _resolve(MAIN, main, section.get("tune"), section.get("tune_seeds", ()),
+                          section.get("equal_settings"))}
     for name, extra in (section.get("extra") or {}).items():
         if not extra.get("enabled", False):
             continue
@@ -74,11 +100,15 @@ def job_spec(section, experiment, method):
 
 def eval_points(spec, method):
     """The updates after which `method` is evaluated, 0 and the last included: every `eval_every`
-    updates if the method sets it, else `evaluations` evenly spaced points."""
+    updates if the method sets it, else `evaluations` points spaced evenly (`schedule: linear`) or
+    evenly in log(updates) from update 1 (`log`: dense early, where the curves move fastest; points
+    that round to the same update count once), so methods with equal updates share every point."""
     hyper = spec["methods"][method]
     updates = int(hyper["updates"])
     if "eval_every" in hyper:
         every = max(1, int(hyper["eval_every"]))
         return sorted(set(range(0, updates, every)) | {updates})
     k = max(1, min(int(spec["evaluations"]), updates))
+    if spec["schedule"] == "log":
+        return sorted({0, updates} | {int(round(updates ** (i / k))) for i in range(k + 1)})
     return sorted({round(i * updates / k) for i in range(k + 1)})
