@@ -25,6 +25,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/order.smk"
+include: "workflow/rules/scaling.smk"
 include: "workflow/rules/overfitting.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/toy.smk"
@@ -41,6 +42,7 @@ envvars:
 rule all:
     input:
         ORDER_TARGETS,
+        SCALING_TARGETS,
         TUNE_TARGETS,
         OVERFITTING_TARGETS,
         TOY_TARGETS,
@@ -52,6 +54,11 @@ rule all:
 rule order:
     input:
         ORDER_TARGETS,
+
+
+rule scaling:
+    input:
+        SCALING_TARGETS,
 
 
 rule overfitting:

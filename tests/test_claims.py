@@ -149,31 +149,7 @@ def test_claims_without_their_results_are_not_run():
     assert set(df["verdict"]) == {verdict.NOT_RUN}
 
 
-def order_store(msgd, ng):
-    """An aggregated order store with the given variance_per_seed arrays (seed, segment)."""
-    var = np.stack([msgd, ng])
-    ds = xr.Dataset({"variance_per_seed": (("optimizer", "seed", "segment"), var)},
-                    coords={"optimizer": ["msgd", "ng"], "seed": np.arange(var.shape[1]),
-                            "segment": np.arange(var.shape[2])})
-    ds.attrs["job_configs"] = json.dumps({"msgd": {"hyper": {"kind": "msgd"}},
-                                          "ng": {"hyper": {"kind": "ng_same_batch"}}})
-    return ds
-
-
-def test_order_claims_on_known_variances():
-    seeds = 1 + 0.05 * RNG.normal(size=(4, 1))
-    decay = np.array([4.0, 3.0, 2.0, 1.0])  # first segment 4× the last
-    msgd = 1e-3 * seeds * decay
-    ng = msgd / 4 * (1 + 0.05 * RNG.normal(size=msgd.shape))
-    rows = {r["claim_id"]: r for r in table.order_claims(order_store(msgd, ng))}
-    assert rows["C4"]["verdict"] == verdict.HOLDS
-    assert rows["C5"]["verdict"] == verdict.HOLDS
-    # NG's first ≈ MSGD's first / 4 = MSGD's last: ratio about 1
-    assert rows["C6"]["verdict"] == verdict.HOLDS
-    assert rows["C6"]["ci_low"] < 1 < rows["C6"]["ci_high"]
-    rows = {r["claim_id"]: r for r in table.order_claims(order_store(msgd, msgd * 2))}
-    assert rows["C4"]["verdict"] == verdict.FAILS  # NG above MSGD everywhere
-    assert rows["C6"]["verdict"] == verdict.FAILS  # ratio 8
+# (C4-C6 on hand-built frontiers: tests/test_order_frontier.py)
 
 
 def test_toy_claim_on_the_papers_figure_one():

@@ -151,7 +151,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def resolved_order(**over):
     """The `order:` section of config.yaml with `over` applied, through the one resolver."""
     raw = config.load(ROOT / "config.yaml")
-    raw["order"].update({"calibration": None, **over})
+    raw["order"].update({"calibration": None, "frontier": None, **over})
     return config.resolve(raw)["order"]
 
 
@@ -222,3 +222,39 @@ def test_calibration_settings_are_checked_naming_the_key():
                        calibration={"method": "ng", "reference": "msgd", "learning_rates": [0.1]})
     with pytest.raises(config.ConfigError, match="order.methods.ng.learning_rate is needed"):
         resolved_order(methods={"msgd": HYPER["msgd"], "ng": ng})
+
+
+def test_seeds_draw_their_own_stream_and_resamples_over_fixed_evaluation_sets(tmp_path):
+    """A seed varies the stream and the resamples (so the interval over seeds covers the data's
+    variation); the held-out and validation sets, drawn once from the data seed, do not."""
+    order = resolved_order(image_size=16, heldout_size=24, validation_size=24,
+                           methods={"msgd": HYPER["msgd"], "ng": HYPER["ng"]})
+    paths = {part: str(tmp_path / f"{part}.zarr") for part in order_problem.PARTS}
+    raw = config.load(ROOT / "config.yaml")
+    order_problem.write_data_sets(order, raw["datasets"], paths)
+    problem = order_problem.load_problem(spec.job_config(order, "msgd"), paths)
+    positions = jnp.arange(order["segment_size"], 2 * order["segment_size"], 97)
+
+    def draw(seed, resample):
+        x, y = problem.sample(problem.data_for_seed(seed), positions, jnp.int32(1), resample)
+        return np.asarray(x), np.asarray(y)
+
+    # segment 1's resample 0 and 1 differ within a seed, and each differs between seeds 0 and 1
+    assert not np.array_equal(draw(0, 0)[0], draw(0, 1)[0])
+    for r in (0, 1):
+        assert not np.array_equal(draw(0, r)[0], draw(1, r)[0])
+    # the same seed draws the same samples (a run is reproducible)
+    np.testing.assert_array_equal(draw(1, 1)[0], draw(1, 1)[0])
+    # the unresampled stream differs between seeds too
+    outside = jnp.arange(0, order["segment_size"], 97)
+    a, b = (np.asarray(problem.sample(problem.data_for_seed(s), outside, jnp.int32(1), 0)[0])
+            for s in (0, 1))
+    assert not np.array_equal(a, b)
+    # what a seed changes is the stream's key alone: the source images and labels are shared
+    for s in (0, 1):
+        data = problem.data_for_seed(s)
+        assert data["images"] is problem.data["images"] and data["labels"] is problem.data["labels"]
+    # the held-out and validation sets are stores drawn from the data seed, read alike by every run
+    again = order_problem.load_problem(spec.job_config(order, "ng"), paths)
+    np.testing.assert_array_equal(problem.x_heldout, again.x_heldout)
+    np.testing.assert_array_equal(problem.x_validation, again.x_validation)

@@ -11,12 +11,13 @@ from natgrad.study.order import aggregate, train
 SAMPLES, CLASSES, RESAMPLES = 4, 3, 3
 
 
-def run_store(path, method, seed, segment, resample, probabilities):
+def run_store(path, method, seed, segment, resample, probabilities, learning_rate=0.1):
     result = {"resample": resample, "probabilities": probabilities.astype(np.float32),
               "eval_steps": np.array([0, 2]), "validation_error": np.array([0.5, 0.4], np.float32),
               **{k: np.zeros(2, np.float32) for k in train.DIAGNOSTICS},
               "seconds": 1.0, "steps_run": 2, "first_chunk_seconds": 0.5, "seconds_per_step": 0.1}
-    job = {"method": method, "hyper": {"kind": "msgd" if method == "msgd" else "ng_same_batch"}}
+    job = {"method": method, "hyper": {"kind": "msgd" if method == "msgd" else "ng_same_batch",
+                                       "learning_rate": learning_rate}}
     ds = train.to_dataset(result, job, segment, seed)
     stores.write_zarr(ds, path, config=job)
     return path
@@ -58,10 +59,37 @@ def test_identical_resamples_give_zero_and_a_known_spread_its_value(runs):
     np.testing.assert_allclose(ds["variance"].sel(optimizer="ng").values,
                                np.mean([2 * h**2 / (SAMPLES * CLASSES) for h in steps.values()]),
                                rtol=1e-5)
-    assert json.loads(ds.attrs["job_configs"])["ng"]["hyper"]["kind"] == "ng_same_batch"
+    assert json.loads(ds.attrs["job_configs"])["ng"]["0.1"]["hyper"]["kind"] == "ng_same_batch"
+
+
+def test_each_method_fills_its_own_learning_rates_and_nan_marks_the_others(runs, tmp_path):
+    paths, steps = runs
+    # NG also ran at rate 0.3 with twice the spread: variance 4 h², MSGD has no 0.3 runs
+    for seed, h in steps.items():
+        for segment in (0, 1):
+            for r in range(RESAMPLES):
+                q = uniform()
+                q[0, 0] += 2 * h * r
+                q[0, 1] -= 2 * h * r
+                paths.append(str(run_store(tmp_path / f"ng3-{seed}-{segment}-{r}.zarr", "ng", seed,
+                                           segment, r, q, learning_rate=0.3)))
+    ds = aggregate.aggregate(paths)
+    assert list(ds["learning_rate"].values) == [0.1, 0.3]
+    assert ds["variance_per_seed"].dims == ("optimizer", "learning_rate", "seed", "segment")
+    assert np.all(np.isnan(ds["variance_per_seed"].sel(optimizer="msgd", learning_rate=0.3)))
+    for seed, h in steps.items():
+        np.testing.assert_allclose(
+            ds["variance_per_seed"].sel(optimizer="ng", learning_rate=0.3, seed=seed).values,
+            8 * h**2 / (SAMPLES * CLASSES), rtol=1e-5)
+    # the final validation error (in %) is each run's last evaluation, averaged over resamples
+    np.testing.assert_allclose(ds["final_validation_error"].sel(optimizer="ng").values, 40.0,
+                               rtol=1e-6)
+    rows = aggregate.summary_table(ds).splitlines()
+    assert rows[0].startswith("method,learning_rate,segment,variance")
+    assert len(rows) == 1 + 3 * 2  # (msgd 0.1, ng 0.1, ng 0.3) × 2 segments, numbered from 1
 
 
 def test_runs_that_do_not_fill_the_grid_are_refused(runs):
     paths, _ = runs
-    with pytest.raises(ValueError, match="do not fill the grid"):
+    with pytest.raises(ValueError, match="do not fill its grid"):
         aggregate.aggregate(paths[:-1])

@@ -26,7 +26,8 @@ TINY = {
         "ng": {"kind": "ng_same_batch", "damping": 3.0, "solver": "minres_qlp", "max_iters": 5,
                "rtol": 1.0e-4},
     },
-    "calibration": {"method": "ng", "reference": "msgd", "learning_rates": [0.05, 0.2, 0.8]},
+    "calibration": None,
+    "frontier": {"msgd": [0.1, 0.3], "ng": [0.05, 0.8]},
     "plot": {"format": "png", "dpi": 60},
 }
 
@@ -69,36 +70,42 @@ def test_store_dims_and_values(study):
 
     workdir, _ = study
     ds = xr.open_zarr(workdir / "results/order/order.zarr")
-    assert ds["probabilities"].dims == ("optimizer", "seed", "segment", "resample", "sample", "class")
+    assert ds["validation_error"].dims == ("optimizer", "learning_rate", "seed", "segment",
+                                           "resample", "eval")
+    assert "probabilities" not in ds  # the held-out outputs stay in the runs' stores
     assert list(ds["optimizer"].values) == ["msgd", "ng"]
+    assert list(ds["learning_rate"].values) == [0.05, 0.1, 0.3, 0.8]
     assert list(ds["segment"].values) == [0, 1] and list(ds["resample"].values) == [0, 1]
-    assert list(ds["seed"].values) == [0] and ds.sizes["sample"] == 48
-    assert ds["variance"].dims == ("optimizer", "segment")
-    var = ds["variance"].values
-    assert np.all(np.isfinite(var)) and np.all(var >= 0)
-    probs = ds["probabilities"].values
-    assert np.all(np.isfinite(probs))
-    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-4)
+    assert list(ds["seed"].values) == [0]
+    assert ds["variance"].dims == ("optimizer", "learning_rate", "segment")
+    # every (method, rate of its grid) cell is filled, the other rates are NaN
+    for method, rates in TINY["frontier"].items():
+        var = ds["variance"].sel(optimizer=method)
+        ran = [float(r) for r in var["learning_rate"].values if np.isfinite(var.sel(learning_rate=r)).all()]
+        assert ran == rates
+        assert np.all(var.sel(learning_rate=rates).values >= 0)
+        err = ds["final_validation_error"].sel(optimizer=method, learning_rate=rates).values
+        assert np.all((err >= 0) & (err <= 100))
     # (the variance's definition is pinned on hand-built runs in tests/test_order_variance.py)
-    # matched validation error: the calibrated learning rate is the grid's closest to MSGD's error,
-    # and every NG run used it
-    calibration = json.loads(ds.attrs["calibration"])
-    gaps = [abs(e - calibration["reference_validation_error"])
-            for e in calibration["validation_errors"]]
-    assert calibration["learning_rate"] == TINY["calibration"]["learning_rates"][int(np.argmin(gaps))]
-    assert json.loads(ds.attrs["job_configs"])["ng"]["hyper"]["learning_rate"] == \
-        calibration["learning_rate"]
+    configs = json.loads(ds.attrs["job_configs"])
+    assert {m: sorted(float(r) for r in c) for m, c in configs.items()} == TINY["frontier"]
+    assert configs["ng"]["0.8"]["hyper"]["learning_rate"] == 0.8
+    run = xr.open_zarr(next((workdir / "results/order/runs").glob("ng-*/seed0/segment1/resample1.zarr")))
+    probs = run["probabilities"].values
+    assert np.all(np.isfinite(probs)) and run.sizes["sample"] == 48
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-4)
     assert "kfac-jax" in ds.attrs["package_versions"] and '"segment_size": 64' in ds.attrs["config"]
-    assert np.all(ds["solver_iterations"].sel(optimizer="ng").values > 0)
+    iterations = ds["solver_iterations"].sel(optimizer="ng", learning_rate=TINY["frontier"]["ng"])
+    assert np.all(iterations.values > 0)  # NaN where NG did not run a rate
     assert not list((workdir / "results/order").glob("checkpoints/*.npz"))
 
 
 def test_figures_exist(study):
     workdir, _ = study
-    for name in ("variance", "validation"):
+    for name in ("variance", "frontier", "validation"):
         path = workdir / f"results/order/figures/{name}.png"
         assert path.stat().st_size > 1000
-    assert (workdir / "results/order/variance.csv").read_text().startswith("method,segment,variance")
+    assert (workdir / "results/order/variance.csv").read_text().startswith("method,learning_rate,segment,variance")
 
 
 def test_second_run_does_nothing(study):
@@ -115,9 +122,8 @@ def test_adding_a_resample_plans_only_its_jobs(study):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-2000:]
     counts = job_counts(out)
-    assert counts.get("order_train") == 4, counts           # resample 2 of 2 methods × 2 segments
+    assert counts.get("order_train") == 8, counts   # resample 2 of 2 methods × 2 rates × 2 segments
     assert set(counts) <= {"order_train", "order_aggregate", "order_figures", "order"}, counts
-    assert "order_calibrate" not in counts  # the calibration does not depend on the resamples
     assert "order_data" not in counts
     planned = re.findall(r"resample=(\d+)", out)
     assert planned and set(planned) == {"2"}
@@ -138,6 +144,8 @@ def test_plot_setting_reruns_only_the_plots(study):
     ({"methods": {"ng": {"kind": "ng_same_batch", "lr": 0.2}}}, "use `learning_rate`"),
     ({"resamples": 1}, "resamples"),
     ({"segments": 9}, "order.segments"),
+    ({"frontier": {"adam": [0.1]}}, "order.frontier.adam"),
+    ({"frontier": {"msgd": [0.2, 0.3]}}, "order.frontier.msgd"),  # leaves out its learning_rate 0.1
 ])
 def test_bad_config_is_refused_naming_the_key(study, change, key):
     workdir, _ = study

@@ -8,28 +8,46 @@ ORDER_DATA_DIR = "results/data/order/{}-{}-{}".format(
     config["order"]["dataset"], config["order"]["preset"], settings_digest([ORDER_DATA_CONFIG, ORDER_DATASETS])
 )
 ORDER_DATA = {part: f"{ORDER_DATA_DIR}/{part}.zarr.done" for part in ("train", "heldout", "validation")}
-ORDER_JOBS = {m: order_spec.job_config(config["order"], m) for m in config["order"]["methods"]}
+# Every training job's settings by the key its runs' paths carry: one per method and learning rate
+# of its grid (order.frontier), at the study's stream length and at each of scaling.fractions.
+ORDER_SCALES = {1.0: config["order"]}
+for fraction in (config.get("scaling") or {}).get("fractions", []):
+    ORDER_SCALES.setdefault(float(fraction), order_spec.scaled(config["order"], float(fraction)))
+ORDER_JOBS = {
+    scale: [(m, lr, job, settings_digest(job)) for m, lr, job in order_spec.jobs(cfg)]
+    for scale, cfg in ORDER_SCALES.items()
+}
+ORDER_JOB_BY_KEY = {key: job for jobs in ORDER_JOBS.values() for _, _, job, key in jobs}
 ORDER_RUN = f"{ORDER}/runs/{{method}}-{{key}}/seed{{seed}}/segment{{segment}}/resample{{resample}}.zarr.done"
-# Every run of the study: methods × seeds × segments × resamples.
-ORDER_RUNS = [
-    ORDER_RUN.format(method=m, key=settings_digest(ORDER_JOBS[m]), seed=s, segment=k, resample=r)
-    for m in config["order"]["methods"]
-    for s in config["order"]["seeds"]
-    for k in range(config["order"]["segments"])
-    for r in range(config["order"]["resamples"])
-]
+
+
+# Every run of the study at each stream length: methods × rates × seeds × segments × resamples.
+ORDER_RUNS = {
+    scale: [
+        ORDER_RUN.format(method=m, key=key, seed=s, segment=k, resample=r)
+        for m, _, _, key in jobs
+        for s in config["order"]["seeds"]
+        for k in range(config["order"]["segments"])
+        for r in range(config["order"]["resamples"])
+    ]
+    for scale, jobs in ORDER_JOBS.items()
+}
+
+
 # The calibrated method (order.calibration) takes its learning rate from the calibration record.
 ORDER_CALIBRATED = order_spec.calibrated_method(config["order"])
 ORDER_CALIBRATION = (
-    f"{ORDER}/calibration/{ORDER_CALIBRATED}-{settings_digest(ORDER_JOBS[ORDER_CALIBRATED])}.json"
+    f"{ORDER}/calibration/{ORDER_CALIBRATED}-{settings_digest(order_spec.job_config(config['order'], ORDER_CALIBRATED))}.json"
     if ORDER_CALIBRATED
     else None
 )
 ORDER_FIGURE_FORMAT = config["order"]["plot"]["format"]
-# Figure 3 (variance per segment), the validation curves, the aggregated store and its table, and
-# the NISTP sheet showing what the stream does to the source images.
+# Figure 3 (variance per segment), its frontier (variance against final validation error), the
+# validation curves, the aggregated store and its table, and the NISTP sheet showing what the stream
+# does to the source images.
 ORDER_TARGETS = [
     f"{ORDER}/figures/variance.{ORDER_FIGURE_FORMAT}",
+    f"{ORDER}/figures/frontier.{ORDER_FIGURE_FORMAT}",
     f"{ORDER}/figures/validation.{ORDER_FIGURE_FORMAT}",
     f"{ORDER}/order.zarr.done",
     f"{ORDER}/variance.csv",
@@ -78,7 +96,7 @@ if ORDER_CALIBRATED:
         output:
             ORDER_CALIBRATION,
         params:
-            job=as_json(ORDER_JOBS[ORDER_CALIBRATED]),
+            job=as_json(order_spec.job_config(config["order"], ORDER_CALIBRATED)),
             data=lambda wc, input: stores([input.train, input.heldout, input.validation]),
             compile_cache=COMPILE_CACHE,
             code=code_digest("order_train"),
@@ -101,14 +119,14 @@ rule order_train:
     after a failure or preemption, it resumes from its checkpoint."""
     input:
         # the calibrated method's runs read the calibration record (its learning rate)
-        unpack(lambda wc: {"calibration": ORDER_CALIBRATION} if wc.method == ORDER_CALIBRATED else {}),
+        unpack(lambda wc: {"calibration": ORDER_CALIBRATION} if "calibration" in ORDER_JOB_BY_KEY[wc.key] else {}),
         **ORDER_DATA,
     output:
         [touch(ORDER_RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]
         if ORDER_VMAPPED
         else [touch(ORDER_RUN)],
     params:
-        job=lambda wc: as_json(ORDER_JOBS[wc.method]),
+        job=lambda wc: as_json(ORDER_JOB_BY_KEY[wc.key]),
         resamples=lambda wc: ORDER_ALL_RESAMPLES if ORDER_VMAPPED else wc.resample,
         vmapped="--vmapped" if ORDER_VMAPPED else "",
         stores=lambda wc, output: stores(output),
@@ -143,7 +161,7 @@ rule order_train:
 
 rule order_aggregate:
     input:
-        ORDER_RUNS,
+        ORDER_RUNS[1.0],
     output:
         store=touch(f"{ORDER}/order.zarr.done"),
         table=report(
@@ -177,6 +195,11 @@ rule order_figures:
             caption="../report/order_variance.rst",
             category="Order robustness (figure 3)",
         ),
+        frontier=report(
+            f"{ORDER}/figures/frontier.{ORDER_FIGURE_FORMAT}",
+            caption="../report/order_frontier.rst",
+            category="Order robustness (figure 3)",
+        ),
         validation=report(
             f"{ORDER}/figures/validation.{ORDER_FIGURE_FORMAT}",
             caption="../report/order_validation.rst",
@@ -193,4 +216,5 @@ rule order_figures:
         "results/logs/order/figures.log",
     shell:
         "python -m natgrad.study order plot --store {params.store} --variance {output.variance}"
-        " --validation {output.validation} --style {params.style:q} 2> {log}"
+        " --frontier {output.frontier} --validation {output.validation} --style {params.style:q}"
+        " 2> {log}"

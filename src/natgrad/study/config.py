@@ -101,6 +101,8 @@ def resolve(config, schema=None):
 
     try:
         order_spec.check(config["order"])
+        for fraction in (config.get("scaling") or {}).get("fractions", []):
+            order_spec.scaled(config["order"], float(fraction))
         overfitting_spec.experiments(config["overfitting"])
     except ValueError as err:
         raise ConfigError(str(err)) from None

@@ -29,10 +29,12 @@ JOB_CODE = {
                                         "study/order/train.py", "study/order/calibrate.py",
                                         "study/order/cli.py"),
     "order_aggregate": ("study/stores.py", "study/order/aggregate.py", "study/order/cli.py"),
+    "order_scaling": ("study/stores.py", "study/statistics.py", "study/order/frontier.py",
+                      "study/order/scaling.py", "study/order/plots.py", "study/order/cli.py"),
     "overfitting_train": _LIBRARY + _STUDY + ("study/overfitting/*.py",),
     "toy": _LIBRARY + ("study/toy/*.py",),
     "equivalence": _LIBRARY + ("study/equivalence/*.py",),
-    "claims": ("study/claims/*.py", "study/statistics.py", "study/stores.py", "study/overfitting/aggregate.py",
+    "claims": ("study/claims/*.py", "study/statistics.py", "study/order/frontier.py", "study/stores.py", "study/overfitting/aggregate.py",
                "study/toy/paths.py", "study/toy/model.py"),
 }
 

@@ -133,61 +133,90 @@ def restricted_mnist_claims(store):
     return rows
 
 
-def _order_methods(store):
-    """(MSGD's name, NG's name) in the order store, by their kinds; None where absent."""
-    configs = json.loads(store.attrs["job_configs"])
-    kinds = {m: configs[m]["hyper"]["kind"] for m in configs}
-    msgd = next((m for m, k in kinds.items() if k == "msgd"), None)
-    ng = next((m for m, k in kinds.items() if k in ("ng_same_batch", "covariance")), None)
-    return msgd, ng
+def _level_name(level):
+    return f"segment {level.segment + 1} at MSGD lr {level.reference_rate:g}"
+
+
+def _levels_note(levels, counted):
+    skipped = [_level_name(lv) for lv in levels if not lv.bracketed]
+    return (f"{len(counted)} of {len(levels)} matched levels bracketed by NG's grid for every seed"
+            + (f" (not bracketed: {'; '.join(skipped)})" if skipped else ""))
 
 
 def order_claims(store):
-    """C4-C6 from the order experiment's aggregated store (None: not run)."""
+    """C4-C6 from the order experiment's aggregated store (None: not run), on the frontier.
+
+    Every comparison is at matched validation error by the rule of `natgrad.study.order.frontier`:
+    at each MSGD grid point's final validation error (per seed and segment) NG's log variance is
+    interpolated between the NG grid points that bracket it; a level not bracketed for every seed
+    does not count; no level counted leaves the claim inconclusive."""
+    from natgrad.study.order import frontier
+
     claims = {
         "C4": ("figure 3: NG's held-out output variance < MSGD's at every resampled segment, at "
-               "matched validation error", "NG below MSGD at all 10 segments"),
+               "matched validation error (frontier interpolation)", "NG below MSGD at all 10 segments"),
         "C5": ("figure 3: for both methods the first segment induces more variance than the last "
-               "resampled one", "first > last for both"),
+               "resampled one (at matched validation error)", "first > last for both"),
         "C6": ("figure 3: NG's first-segment variance is of the magnitude of MSGD's last-segment "
-               f"variance (ratio in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}])", "about 1"),
+               f"variance (ratio in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}], at matched "
+               "validation error)", "about 1"),
     }
-    msgd, ng = _order_methods(store) if store is not None else (None, None)
+    msgd, ng = frontier.store_methods(store) if store is not None else (None, None)
     if msgd is None or ng is None:
         return [_row(cid, claim, paper) for cid, (claim, paper) in claims.items()]
-    var = store["variance_per_seed"]
-    segments = [int(k) for k in store["segment"].values]
-    first, last = segments[0], segments[-1]
-
-    def seeds(method, segment):
-        return var.sel(optimizer=method, segment=segment).values
-
-    matched = store.attrs.get("calibration")
-    suffix = ""
-    if matched:
-        cal = json.loads(matched)
-        suffix = (f" (calibrated NG lr {cal['learning_rate']:g}: validation error "
-                  f"{cal['validation_error']:.1f} % vs MSGD {cal['reference_validation_error']:.1f} %)")
-    named = [(f"segment {k}", paired(seeds(msgd, k) - seeds(ng, k))) for k in segments]
+    levels = frontier.store_levels(store, ng, msgd)
+    counted = [lv for lv in levels if lv.bracketed]
+    note = _levels_note(levels, counted)
+    if not counted:
+        return [_row(cid, claim, paper, note, test="no matched level", verdict=v.INCONCLUSIVE)
+                for cid, (claim, paper) in claims.items()]
     rows = [_comparison_row(
-        "C4", claims["C4"][0], claims["C4"][1], named,
-        lambda n, c: f"NG/MSGD variance ratio per segment "
-                     f"{', '.join(f'{seeds(ng, k).mean() / seeds(msgd, k).mean():.2f}' for k in segments)}"
-                     f"; weakest: {n}, difference {c.mean:.3g}{suffix}")]
-    named = [(m, paired(seeds(m, first) - seeds(m, last))) for m in (msgd, ng)]
+        "C4", claims["C4"][0], claims["C4"][1],
+        [(_level_name(lv), paired(lv.log_difference)) for lv in counted],
+        lambda n, c: "NG/MSGD variance ratio per level "
+                     + ", ".join(f"{_level_name(lv)}: {math.exp(-np.mean(lv.log_difference)):.2f}"
+                                 for lv in counted)
+                     + f"; weakest: {n}, log ratio MSGD/NG {c.mean:.3g}; {note}")]
+    rows[0]["test"] = ("paired t over seeds on log var(MSGD) − log var(NG) at matched validation "
+                       f"error; all {len(counted)} levels must hold")
+    first, last = min(lv.segment for lv in levels), max(lv.segment for lv in levels)
+    by_key = {(lv.segment, lv.reference_rate): lv for lv in levels}
+    pairs = [(by_key[first, lv.reference_rate], by_key[last, lv.reference_rate])
+             for lv in levels if lv.segment == first
+             and by_key[first, lv.reference_rate].bracketed and by_key[last, lv.reference_rate].bracketed]
+    if not pairs or first == last:
+        rows += [_row(cid, claims[cid][0], claims[cid][1], "one segment, or no level bracketed at "
+                      "both the first and the last segment", verdict=v.INCONCLUSIVE)
+                 for cid in ("C5", "C6")]
+        return rows
+    named = []
+    for a, b in pairs:
+        named.append((f"MSGD lr {a.reference_rate:g}",
+                      paired(a.reference_log_variance - b.reference_log_variance)))
+        named.append((f"NG at MSGD lr {a.reference_rate:g}'s error",
+                      paired(a.log_variance - b.log_variance)))
     rows.append(_comparison_row(
         "C5", claims["C5"][0], claims["C5"][1], named,
-        lambda n, c: "first/last variance ratio " + ", ".join(
-            f"{m} {seeds(m, first).mean() / seeds(m, last).mean():.2f}" for m in (msgd, ng))
-        + f"; weakest: {n}"))
-    log_ratio = paired(np.log(seeds(ng, first)) - np.log(seeds(msgd, last)))
-    low, high = math.exp(log_ratio.low), math.exp(log_ratio.high)
-    ratio = Comparison(math.exp(log_ratio.mean), low, high, log_ratio.n, log_ratio.p_value)
+        lambda n, c: f"first/last (segment {first + 1}/{last + 1}) variance ratio, geometric mean "
+                     f"over seeds: weakest {n} {math.exp(c.mean):.2f}; " + ", ".join(
+                         f"{nm} {math.exp(cm.mean):.2f}" for nm, cm in named)))
+    rows[-1]["test"] = ("paired t over seeds on the log variance, first − last segment, at "
+                        f"matched levels; all {len(named)} comparisons must hold")
+    ratios = []
+    for a, b in pairs:
+        log_ratio = paired(a.log_variance - b.reference_log_variance)
+        ratios.append((a.reference_rate, Comparison(math.exp(log_ratio.mean), math.exp(log_ratio.low),
+                                                    math.exp(log_ratio.high), log_ratio.n,
+                                                    log_ratio.p_value, log_ratio.sd)))
+    verdicts = [v.range_verdict(c.low, c.high, *RATIO_RANGE) for _, c in ratios]
+    rate, worst = max(ratios, key=lambda rc: abs(math.log(rc[1].mean)))
     rows.append(_row("C6", claims["C6"][0], claims["C6"][1],
-                     f"NG first / MSGD last = {ratio.mean:.2f} (geometric mean over seeds)", ratio,
+                     "NG first / MSGD last (geometric mean over seeds) per MSGD level: "
+                     + ", ".join(f"lr {r:g}: {c.mean:.2f}" for r, c in ratios)
+                     + f"; shown: lr {rate:g}", worst,
                      "paired t on the log ratio over seeds; 95 % interval of the ratio inside "
-                     f"[{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}]",
-                     v.range_verdict(low, high, *RATIO_RANGE)))
+                     f"[{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}] at every level",
+                     v.all_of(verdicts)))
     return rows
 
 

@@ -1,15 +1,21 @@
 """Aggregation of the order-robustness runs into one Dataset, and the variance of figure 3.
 
-Erhan et al. (2010): for each method and segment, the variance across the resamples of the model's
-held-out outputs, averaged over the held-out samples and the outputs (classes),
+Erhan et al. (2010): for each method, learning rate and segment, the variance across the resamples
+of the model's held-out outputs, averaged over the held-out samples and the outputs (classes),
 
-    variance[m, k] = mean over seeds, samples i, classes c of  Var_r( p_{m,k,r,seed}(c | x_i) ),
+    variance_per_seed[m, η, seed, k] = mean over samples i, classes c of
+                                       Var_r( p_{m,η,k,r,seed}(c | x_i) ),
 
-with the unbiased (ddof = 1) variance across resamples. `variance_per_seed` keeps the seeds apart.
+with the unbiased (ddof = 1) variance across resamples; `variance` is its mean over seeds. The
+`learning_rate` dimension is the union of the methods' grids (`order.frontier`): a cell of a rate
+that a method did not run is NaN. The held-out outputs themselves stay in the runs' stores (at the
+frontier's size they would be most of the aggregated store); `final_validation_error` (the mean
+over resamples of each run's last validation error) is the frontier's other axis.
 """
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 
 import numpy as np
 
@@ -18,89 +24,110 @@ from natgrad.study.methods import StepRecord
 from natgrad.study.order import train as train_lib
 
 VARIANCE_DDOF = 1
+RUN_AXES = ("optimizer", "learning_rate", "seed", "segment", "resample")
+
+
+def _run_key(ds):
+    a = ds.attrs
+    rate = a.get("learning_rate", json.loads(a["config"])["hyper"]["learning_rate"])
+    return a["method"], float(rate), int(a["seed"]), int(a["segment"]), int(a["resample"])
 
 
 def _open_runs(run_paths):
-    """[((method, seed, segment, resample), path, Dataset)] and the sorted labels of each axis;
-    raises when the runs do not fill the grid."""
-    runs = []
+    """{key: (path, Dataset)} by (method, learning rate, seed, segment, resample) and the sorted
+    labels of each axis; raises when a method's runs do not fill its grid."""
+    runs = {}
     for path in run_paths:
         ds = stores.open_results(path)
-        a = ds.attrs
-        runs.append(((a["method"], int(a["seed"]), int(a["segment"]), int(a["resample"])), path, ds))
+        key = _run_key(ds)
+        if key in runs:
+            raise ValueError(f"{path} and {runs[key][0]}: two runs of the same cell {key}")
+        runs[key] = (path, ds)
     if not runs:
         raise ValueError("no runs to aggregate")
-    labels = (sorted({k[0] for k, _, _ in runs}, key=lambda m: (m != "msgd", m)),
-              *(sorted({k[axis] for k, _, _ in runs}) for axis in (1, 2, 3)))
-    expected = int(np.prod([len(v) for v in labels]))
-    if len(runs) != expected or len({k for k, _, _ in runs}) != expected:
-        raise ValueError(f"the runs do not fill the grid methods × seeds × segments × resamples "
-                         f"({len(runs)} stores for {expected} cells)")
+    labels = (sorted({k[0] for k in runs}, key=lambda m: (m != "msgd", m)),
+              *(sorted({k[axis] for k in runs}) for axis in range(1, 5)))
+    methods, _, seeds, segments, resamples = labels
+    for m in methods:
+        rates = sorted({k[1] for k in runs if k[0] == m})
+        expected = len(rates) * len(seeds) * len(segments) * len(resamples)
+        got = sum(1 for k in runs if k[0] == m)
+        if got != expected:
+            raise ValueError(f"the runs of {m} do not fill its grid learning rates × seeds × "
+                             f"segments × resamples ({got} stores for {expected} cells)")
     return runs, labels
 
 
 def _stack(runs, labels):
-    """The runs' arrays stacked on the (method, seed, segment, resample) grid, the job settings by
-    method and the calibration record (JSON) when a method was calibrated."""
-    first = runs[0][2]
+    """The runs' arrays on the (method, learning rate, seed, segment, resample) grid (NaN where a
+    method did not run a rate), the per-seed variance and the job settings by method and rate."""
+    first = next(iter(runs.values()))[1]
     grid = tuple(len(v) for v in labels)
-    out = {"probabilities": np.empty(grid + (first.sizes["sample"], first.sizes["class"]),
-                                     np.float32),
-           "validation_error": np.empty(grid + (first.sizes["eval"],), np.float32),
-           **{k: np.empty(grid + (first.sizes["step"],), first[k].dtype)
+    out = {"validation_error": np.full(grid + (first.sizes["eval"],), np.nan, np.float32),
+           **{k: np.full(grid + (first.sizes["step"],), np.nan, np.float32)
               for k in StepRecord._fields},
-           "seconds_per_step": np.empty(grid, np.float64)}
-    job_configs, calibration = {}, None
-    for key, path, ds in runs:
-        if ds.sizes["sample"] != first.sizes["sample"] or ds.sizes["step"] != first.sizes["step"]:
-            raise ValueError(f"{path}: its shape differs from {runs[0][1]} (other settings?)")
-        if not bool(np.all(np.isfinite(ds["probabilities"].values))):
-            raise ValueError(f"{path}: non-finite held-out outputs; not aggregated")
-        idx = tuple(axis.index(v) for axis, v in zip(labels, key))
-        for name, array in out.items():
-            array[idx] = (ds.attrs.get(name, np.nan) if name == "seconds_per_step"
-                          else ds[name].values)
-        job_configs[key[0]] = json.loads(ds.attrs["config"])
-        if "calibration" in ds.attrs:
-            calibration = ds.attrs["calibration"]
-    return out, job_configs, calibration
+           "seconds_per_step": np.full(grid, np.nan, np.float64)}
+    variance = np.full(grid[:-1], np.nan, np.float64)
+    groups = defaultdict(list)
+    for key in sorted(runs):
+        groups[key[:-1]].append(key)
+    job_configs, calibration = defaultdict(dict), None
+    for cell, keys in groups.items():
+        probabilities = []
+        for key in keys:
+            path, ds = runs[key]
+            if ds.sizes["sample"] != first.sizes["sample"] or ds.sizes["step"] != first.sizes["step"]:
+                raise ValueError(f"{path}: its shape differs from the other runs' (other settings?)")
+            probs = ds["probabilities"].values
+            if not bool(np.all(np.isfinite(probs))):
+                raise ValueError(f"{path}: non-finite held-out outputs; not aggregated")
+            probabilities.append(probs)
+            idx = tuple(axis.index(v) for axis, v in zip(labels, key))
+            out["seconds_per_step"][idx] = ds.attrs.get("seconds_per_step", np.nan)
+            for name in ("validation_error",) + StepRecord._fields:
+                out[name][idx] = ds[name].values
+            job_configs[key[0]][f"{key[1]:g}"] = json.loads(ds.attrs["config"])
+            calibration = ds.attrs.get("calibration", calibration)
+        idx = tuple(axis.index(v) for axis, v in zip(labels[:-1], cell))
+        var = np.stack(probabilities).var(axis=0, ddof=VARIANCE_DDOF, dtype=np.float64)
+        variance[idx] = var.mean()
+    return out, variance, dict(job_configs), calibration
 
 
 def aggregate(run_paths):
-    """An xarray Dataset with dims (optimizer, seed, segment, resample, sample, class, eval, step).
+    """An xarray Dataset with dims (optimizer, learning_rate, seed, segment, resample, eval, step).
 
 The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarray's own keyword
 (the inexact-match rule), so a `method` dimension could not be selected by `.sel`."""
     import xarray as xr
 
-    runs, (methods, seeds, segments, resamples) = _open_runs(run_paths)
-    first = runs[0][2]
-    arrays, job_configs, calibration = _stack(runs, (methods, seeds, segments, resamples))
-    probs = arrays["probabilities"]
-    var = probs.var(axis=3, ddof=VARIANCE_DDOF, dtype=np.float64)  # (m, seed, segment, sample, class)
-    variance_per_seed = var.mean(axis=(-2, -1))                    # (m, seed, segment)
-    dims = ("optimizer", "seed", "segment", "resample")
+    runs, labels = _open_runs(run_paths)
+    methods, rates, seeds, segments, resamples = labels
+    first = next(iter(runs.values()))[1]
+    arrays, variance_per_seed, job_configs, calibration = _stack(runs, labels)
+    cell = RUN_AXES[:-1]
+    final = arrays["validation_error"][..., -1].mean(axis=-1, dtype=np.float64)
     out = xr.Dataset(
         {
-            "probabilities": (dims + ("sample", "class"), probs),
-            "validation_error": (dims + ("eval",), arrays["validation_error"]),
-            **{k: (dims + ("step",), arrays[k]) for k in StepRecord._fields},
-            "seconds_per_step": (dims, arrays["seconds_per_step"]),
-            "variance_per_seed": (("optimizer", "seed", "segment"), variance_per_seed),
-            "variance": (("optimizer", "segment"), variance_per_seed.mean(axis=1)),
+            "validation_error": (RUN_AXES + ("eval",), arrays["validation_error"]),
+            **{k: (RUN_AXES + ("step",), arrays[k]) for k in StepRecord._fields},
+            "seconds_per_step": (RUN_AXES, arrays["seconds_per_step"]),
+            "final_validation_error": (cell, final),
+            "variance_per_seed": (cell, variance_per_seed),
+            "variance": (("optimizer", "learning_rate", "segment"), variance_per_seed.mean(axis=2)),
         },
         coords={
-            "optimizer": np.array(methods),
+            "optimizer": np.array(methods), "learning_rate": np.array(rates, np.float64),
             "seed": seeds, "segment": segments, "resample": resamples,
-            "sample": first["sample"].values, "class": first["class"].values,
             "eval_step": (("eval",), first["eval_step"].values), "step": first["step"].values,
         },
         attrs={
             "experiment": "order",
             "description": "order robustness (Pascanu & Bengio 2014, section 6, figure 3; "
-                           "protocol of Erhan et al. 2010)",
+                           "protocol of Erhan et al. 2010), on each method's learning-rate grid",
             "variance_definition": "variance across resamples (ddof=1) of the held-out output "
-                                   "probabilities, averaged over samples, classes and seeds",
+                                   "probabilities, averaged over samples and classes (and, for "
+                                   "`variance`, seeds)",
             "job_configs": json.dumps(job_configs, sort_keys=True),
             **({"calibration": calibration} if calibration else {}),
         },
@@ -108,30 +135,38 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
     variance = ("variance across resamples of the held-out outputs, mean over samples and "
                 "classes")
     stores.annotate(out, {
-        **train_lib.VARIABLES,
-        "variance": (variance + " and seeds", "1"),
-        "variance_per_seed": (variance + ", one seed", "1"),
+        **{k: v for k, v in train_lib.VARIABLES.items() if k != "probabilities"},
+        "variance": (variance + " and seeds (NaN: rate not run by the method)", "1"),
+        "variance_per_seed": (variance + ", one seed (NaN: rate not run by the method)", "1"),
+        "final_validation_error": ("final validation error, mean over resamples", "%"),
         "seconds_per_step": ("steady-state wall time per step after the first (compiling) chunk; "
                              "the vmapped resamples of one job share it", "s"),
     })
     out["eval_step"].attrs.update(long_name="training steps before the evaluation", units="1")
-    if not bool(np.all(np.isfinite(out["variance"].values))) or bool(np.any(out["variance"] < 0)):
+    out["learning_rate"].attrs.update(long_name="learning rate of the run", units="1")
+    ran = np.isfinite(variance_per_seed)
+    if not ran.any() or bool(np.any(variance_per_seed[ran] < 0)):
         raise ValueError("the aggregated variance is not finite and non-negative")
     return out
 
 
 def summary_table(ds):
-    """A small CSV: per method and segment the variance, and per method the final validation error."""
+    """A small CSV: per method, learning rate (of its grid) and segment, the variance and the final
+    validation error over seeds."""
     import pandas as pd
 
     rows = []
-    final = ds["validation_error"].isel(eval=-1)
+    final = ds["final_validation_error"]
     for m in ds["optimizer"].values:
-        for k in ds["segment"].values:
-            rows.append({
-                "method": str(m), "segment": int(k),
-                "variance": float(ds["variance"].sel(optimizer=m, segment=k)),
-                "final_validation_error_mean": float(final.sel(optimizer=m, segment=k).mean()),
-                "final_validation_error_std": float(final.sel(optimizer=m, segment=k).std()),
-            })
+        for lr in ds["learning_rate"].values:
+            if not np.isfinite(ds["variance"].sel(optimizer=m, learning_rate=lr)).all():
+                continue
+            for k in ds["segment"].values:
+                errors = final.sel(optimizer=m, learning_rate=lr, segment=k)
+                rows.append({
+                    "method": str(m), "learning_rate": float(lr), "segment": int(k) + 1,
+                    "variance": float(ds["variance"].sel(optimizer=m, learning_rate=lr, segment=k)),
+                    "final_validation_error_mean": float(errors.mean()),
+                    "final_validation_error_std": float(errors.std()),
+                })
     return pd.DataFrame(rows).to_csv(index=False)

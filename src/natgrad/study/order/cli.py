@@ -1,4 +1,4 @@
-"""`python -m natgrad.study order {data,calibrate,train,aggregate,plot} ...`: what the workflow's order
+"""`python -m natgrad.study order {data,calibrate,train,aggregate,plot,scaling} ...`: what the workflow's order
 rules call."""
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def aggregate(args):
     ds = agg.aggregate(args.runs)
     stores.write_zarr(ds, args.out, config=config)
     stores.write_text(agg.summary_table(ds), args.table)
-    _log(ds["variance"].to_pandas().to_string())
+    _log(ds["variance"].to_dataframe().dropna().to_string())
 
 
 def plot(args):
@@ -90,7 +90,19 @@ def plot(args):
     ds = stores.open_results(args.store)
     style = json.loads(args.style)
     plots.plot_variance(ds, args.variance, style)
+    plots.plot_frontier(ds, args.frontier, style)
     plots.plot_validation(ds, args.validation, style)
+
+
+def scaling(args):
+    from natgrad.study import stores
+    from natgrad.study.order import plots
+    from natgrad.study.order import scaling as scaling_lib
+
+    df = scaling_lib.table([stores.open_results(path) for path in args.stores])
+    stores.write_text(df.to_csv(index=False, float_format="%.6g"), args.csv)
+    plots.plot_scaling(df, args.figure, json.loads(args.style))
+    _log(df.to_string())
 
 
 def main(argv=None):
@@ -139,9 +151,17 @@ def main(argv=None):
     p = sub.add_parser("plot", help="figure 3 and the validation curves from the aggregated store")
     p.add_argument("--store", required=True)
     p.add_argument("--variance", required=True, help="figure 3: variance per segment")
+    p.add_argument("--frontier", required=True, help="variance against final validation error")
     p.add_argument("--validation", required=True, help="validation-error curves")
     p.add_argument("--style", default="{}", help="plot settings as JSON")
     p.set_defaults(func=plot)
+
+    p = sub.add_parser("scaling", help="the matched-level ratios of stores at several lengths")
+    p.add_argument("--stores", nargs="+", required=True, help="aggregated order stores")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--figure", required=True)
+    p.add_argument("--style", default="{}", help="plot settings as JSON")
+    p.set_defaults(func=scaling)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -2,8 +2,12 @@
 
 - `plot_variance`: figure 3 — per method, the variance of the held-out outputs across resamples
   against the segment that was resampled (mean over seeds, 95 % t-interval band), log y axis;
+- `plot_frontier`: the frontier — per method, the variance against the final validation error over
+  its learning-rate grid, a panel per segment (the first, a middle and the last), 95 % bands over
+  seeds: what C4 is decided on (`natgrad.study.order.frontier`);
 - `plot_validation`: the validation-error curves of every run, per method, showing whether the
-  methods were matched (the paper matches them at 49.8 % after 32.7M samples).
+  methods were matched (the paper matches them at 49.8 % after 32.7M samples);
+- `plot_scaling`: the NG/MSGD variance ratio at matched validation error against stream length.
 """
 from __future__ import annotations
 
@@ -44,10 +48,13 @@ def variance_frame(ds):
     v = ds["variance_per_seed"]
     rows = []
     for m in v["optimizer"].values:
-        for s in v["seed"].values:
-            for k in v["segment"].values:
-                rows.append({"method": _label(m), "seed": int(s), "segment": int(k) + 1,
-                             "variance": float(v.sel(optimizer=m, seed=s, segment=k))})
+        for lr in v["learning_rate"].values:
+            for s in v["seed"].values:
+                for k in v["segment"].values:
+                    value = float(v.sel(optimizer=m, learning_rate=lr, seed=s, segment=k))
+                    if np.isfinite(value):
+                        rows.append({"method": _label(m), "learning rate": f"{lr:g}",
+                                     "seed": int(s), "segment": int(k) + 1, "variance": value})
     return pd.DataFrame(rows)
 
 
@@ -58,16 +65,17 @@ def _t_interval(values):
 
 
 def plot_variance(ds, path, style=None):
-    """Figure 3: the mean over seeds per method and segment, with its 95 % interval (several
-    seeds)."""
+    """Figure 3: the mean over seeds per method, learning rate and segment, with its 95 % interval
+    (several seeds)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     style = _setup(style)
     df = variance_frame(ds)
     fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
-    sns.lineplot(data=df, x="segment", y="variance", hue="method", style="method", markers=True,
-                 dashes=False, errorbar=_t_interval if df["seed"].nunique() > 1 else None, ax=ax)
+    sns.lineplot(data=df, x="segment", y="variance", hue="method", style="learning rate",
+                 markers=True, dashes=False,
+                 errorbar=_t_interval if df["seed"].nunique() > 1 else None, ax=ax)
     ax.set_yscale("log")
     ax.set_xticks(sorted(df["segment"].unique()))
     ax.set_xlabel("resampled segment of the online stream (1 = earliest)")
@@ -86,13 +94,17 @@ def validation_frame(ds):
     batch = json_batch(ds)
     rows = []
     for m in ve["optimizer"].values:
-        for s in ve["seed"].values:
-            for k in ve["segment"].values:
-                for r in ve["resample"].values:
-                    vals = ve.sel(optimizer=m, seed=s, segment=k, resample=r).values
-                    run = f"{m}/{s}/{k}/{r}"
-                    rows += [{"method": _label(m), "run": run, "samples": int(t) * batch,
-                              "validation error": float(e)} for t, e in zip(eval_step, vals)]
+        for lr in ve["learning_rate"].values:
+            for s in ve["seed"].values:
+                for k in ve["segment"].values:
+                    for r in ve["resample"].values:
+                        vals = ve.sel(optimizer=m, learning_rate=lr, seed=s, segment=k,
+                                      resample=r).values
+                        if not np.all(np.isfinite(vals)):
+                            continue
+                        run = f"{m}/{lr:g}/{s}/{k}/{r}"
+                        rows += [{"method": _label(m), "run": run, "samples": int(t) * batch,
+                                  "validation error": float(e)} for t, e in zip(eval_step, vals)]
     return pd.DataFrame(rows)
 
 
@@ -100,7 +112,7 @@ def json_batch(ds):
     import json
 
     cfgs = json.loads(ds.attrs.get("job_configs", "{}"))
-    return int(next(iter(cfgs.values()))["batch_size"]) if cfgs else 1
+    return int(next(iter(next(iter(cfgs.values())).values()))["batch_size"]) if cfgs else 1
 
 
 def plot_validation(ds, path, style=None):
@@ -114,13 +126,112 @@ def plot_validation(ds, path, style=None):
                  estimator=None, alpha=0.35, lw=0.8, legend=False, ax=ax)
     sns.lineplot(data=df, x="samples", y="validation error", hue="method", errorbar=None, lw=2,
                  ax=ax)
-    final = ds["validation_error"].isel(eval=-1)
+    final = ds["final_validation_error"]  # stored in percent
     handles, labels = ax.get_legend_handles_labels()
-    text = {_label(m): float(final.sel(optimizer=m).mean()) for m in final["optimizer"].values}
-    ax.legend(handles, [f"{lab} (final {100 * text.get(lab, np.nan):.1f} %)" for lab in labels],
+    text = {_label(m): "-".join(f"{e:.1f}" for e in _range(final.sel(optimizer=m).values))
+            for m in final["optimizer"].values}
+    ax.legend(handles, [f"{lab} (final {text.get(lab, '?')} % over its grid)" for lab in labels],
               title=None)
     ax.set_xlabel("online samples seen")
-    ax.set_ylabel("validation error")
+    ax.set_ylabel("validation error (%)")
     ax.set_title("Validation error of every run")
+    _save(fig, path, style["dpi"])
+    plt.close(fig)
+
+
+def _range(values):
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
+
+
+def panel_segments(segments):
+    """The segments the frontier figure shows: all of up to three, else the first, a middle one and
+    the last."""
+    segments = [int(k) for k in segments]
+    if len(segments) <= 3:
+        return segments
+    return [segments[0], segments[len(segments) // 2], segments[-1]]
+
+
+def frontier_frame(ds):
+    """Per method, rate, seed and segment: the final validation error and the variance."""
+    import pandas as pd
+
+    rows = []
+    v, e = ds["variance_per_seed"], ds["final_validation_error"]
+    for m in v["optimizer"].values:
+        for lr in v["learning_rate"].values:
+            for s in v["seed"].values:
+                for k in v["segment"].values:
+                    cell = dict(optimizer=m, learning_rate=lr, seed=s, segment=k)
+                    value = float(v.sel(**cell))
+                    if np.isfinite(value):
+                        rows.append({"method": _label(m), "learning_rate": float(lr),
+                                     "seed": int(s), "segment": int(k), "variance": value,
+                                     "error": float(e.sel(**cell))})
+    return pd.DataFrame(rows)
+
+
+def plot_frontier(ds, path, style=None):
+    """The frontier: variance (log) against final validation error, one line per method through
+    its grid points (mean over seeds), a 95 % t-interval band over seeds on both axes' means."""
+    import matplotlib.pyplot as plt
+
+    style = _setup(style)
+    df = frontier_frame(ds)
+    shown = panel_segments(ds["segment"].values)
+    fig, axes = plt.subplots(1, len(shown), figsize=(style["width"] * len(shown) * 0.7,
+                                                     style["height"]), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], shown):
+        for i, (method, part) in enumerate(df[df["segment"] == k].groupby("method", sort=False)):
+            points = []
+            for lr, cell in part.groupby("learning_rate"):
+                y = paired(np.log(cell["variance"].values))
+                points.append((cell["error"].mean(), np.exp(y.mean), np.exp(y.low), np.exp(y.high),
+                               lr))
+            points.sort()
+            x, y, low, high, rates = map(np.asarray, zip(*points))
+            color = f"C{i}"
+            ax.plot(x, y, "o-", color=color, label=method)
+            if np.all(np.isfinite(low)):
+                ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
+            for xi, yi, r in zip(x, y, rates):
+                ax.annotate(f"{r:g}", (xi, yi), textcoords="offset points", xytext=(3, 3),
+                            fontsize="x-small", color=color)
+        ax.set_yscale("log")
+        ax.set_title(f"segment {k + 1}")
+        ax.set_xlabel("final validation error (%)")
+    axes[0][0].set_ylabel("variance of held-out outputs")
+    axes[0][0].legend(title="(labels: learning rate)", fontsize="small", title_fontsize="x-small")
+    fig.suptitle("Frontier: variance at equal fit (mean over seeds, 95 % band)")
+    _save(fig, path, style["dpi"])
+    plt.close(fig)
+
+
+def plot_scaling(table, path, style=None):
+    """The NG/MSGD variance ratio at matched validation error against stream length: a panel per
+    matched MSGD learning rate, a line per segment, the 95 % interval as error bars."""
+    import matplotlib.pyplot as plt
+
+    style = _setup(style)
+    levels = sorted(table["matched_level"].unique())
+    fig, axes = plt.subplots(1, max(1, len(levels)), figsize=(style["width"] * 0.7 * max(1, len(levels)),
+                                                              style["height"]),
+                             sharey=True, squeeze=False)
+    for ax, level in zip(axes[0], levels):
+        part = table[(table["matched_level"] == level) & table["bracketed"]]
+        for i, (segment, rows) in enumerate(part.groupby("segment")):
+            rows = rows.sort_values("stream_length")
+            ax.errorbar(rows["stream_length"], rows["ratio"],
+                        yerr=[rows["ratio"] - rows["ci_low"], rows["ci_high"] - rows["ratio"]],
+                        fmt="o-", color=f"C{i}", capsize=3, label=f"segment {segment}")
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"at MSGD lr {level:g}'s error")
+        ax.set_xlabel("online samples of the run")
+    axes[0][0].set_ylabel("NG / MSGD variance (matched error)")
+    axes[0][0].legend(fontsize="small")
     _save(fig, path, style["dpi"])
     plt.close(fig)

@@ -11,7 +11,8 @@ seen in training). `load_problem` (every training job) reads those stores and no
 The compiled training program reads the stream through `sample(data, positions, segment,
 resample)`, which replaces segment `segment` by resample `resample`'s fresh samples exactly as
 `Stream.replace_segment(segment, resample)` does; `segment` and `resample` are traced, so every job
-of a method runs one compiled program and the resamples of a segment can be vmapped.
+of a method runs one compiled program and the resamples of a segment can be vmapped. A run of seed
+s reads `Problem.data_for_seed(s)`: its stream and resamples are drawn from the data seed and s.
 """
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ class Problem:
     y_validation: np.ndarray
     x_heldout: np.ndarray
     num_classes: int
+
+    def data_for_seed(self, seed):
+        """The arrays `sample` reads in a run of seed `seed`: the stream's key folded with the
+        seed, so that each seed draws its own stream and its own resamples (what the interval
+        over seeds should cover); the held-out and validation sets are the same for every seed."""
+        import jax
+
+        return {**self.data, "key": jax.random.fold_in(self.data["key"], int(seed))}
 
 
 def split_source(source, cfg):

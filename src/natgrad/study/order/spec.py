@@ -56,12 +56,25 @@ def check(cfg):
             raise OrderConfigError(
                 f"order.methods.{calibration['method']}.learning_rate: the calibration chooses it "
                 "from order.calibration.learning_rates; remove it")
+    frontier = cfg.get("frontier") or {}
+    for name, rates in frontier.items():
+        if name not in cfg["methods"]:
+            raise OrderConfigError(f"order.frontier.{name} is not one of order.methods "
+                                   f"({', '.join(cfg['methods'])})")
+        if name == calibrated_method(cfg):
+            raise OrderConfigError(f"order.frontier.{name}: the method is calibrated "
+                                   "(order.calibration.method); give it a frontier or a "
+                                   "calibration, not both")
+        fixed = cfg["methods"][name].get("learning_rate")
+        if fixed is not None and float(fixed) not in [float(r) for r in rates]:
+            raise OrderConfigError(f"order.frontier.{name} = {list(rates)} must include "
+                                   f"order.methods.{name}.learning_rate = {fixed}")
     for name, hyper in cfg["methods"].items():
         if hyper["kind"] not in METHOD_KINDS:
             raise OrderConfigError(f"order.methods.{name}.kind must be one of {METHOD_KINDS}")
-        if "learning_rate" not in hyper and name != calibrated_method(cfg):
-            raise OrderConfigError(f"order.methods.{name}.learning_rate is needed (or name it in "
-                                   "order.calibration.method)")
+        if "learning_rate" not in hyper and name != calibrated_method(cfg) and name not in frontier:
+            raise OrderConfigError(f"order.methods.{name}.learning_rate is needed (or a grid in "
+                                   "order.frontier, or name it in order.calibration.method)")
         if "damping" in methods.HYPER_KEYS[hyper["kind"]] and "damping" not in hyper:
             raise OrderConfigError(f"order.methods.{name}.damping is needed by kind {hyper['kind']}")
     return cfg
@@ -77,24 +90,60 @@ def calibrated_method(cfg):
     return (cfg.get("calibration") or {}).get("method")
 
 
-def job_config(cfg, method):
-    """Everything one (method, …) training job's numbers depend on, and nothing else.
+def learning_rates(cfg, method):
+    """The learning rates `method` runs at: its frontier grid (`order.frontier`), else its one
+    `learning_rate`; None for a calibrated method (its calibration record chooses the rate)."""
+    frontier = (cfg.get("frontier") or {}).get(method)
+    if frontier:
+        return [float(r) for r in frontier]
+    if method == calibrated_method(cfg):
+        return None
+    return [float(cfg["methods"][method]["learning_rate"])]
+
+
+def job_config(cfg, method, learning_rate=None):
+    """Everything one (method, learning rate, …) training job's numbers depend on, and nothing else.
 
     The workflow passes exactly this as the training rule's parameter, so changing a plot setting,
-    the number of resamples or segments, or another method's settings never reruns this job. A
-    calibrated method has no `learning_rate` yet: its `calibration` entry (the grid, the reference
-    method's job and the seed) says how it is chosen, `with_learning_rate` puts it in.
+    the number of resamples, segments or seeds, or another method's settings never reruns this job.
+    `learning_rate` (one of `learning_rates(cfg, method)`) replaces the method's own. A calibrated
+    method has no `learning_rate` yet: its `calibration` entry (the grid, the reference method's
+    job and the seed) says how it is chosen, `with_learning_rate` puts it in.
     """
     out = {k: cfg[k] for k in TRAIN_KEYS}
     hyper = cfg["methods"][method]
     out["method"] = method
     out["hyper"] = {"kind": hyper["kind"], **methods.hyper_of(hyper["kind"], hyper)}
+    if learning_rate is not None:
+        out["hyper"]["learning_rate"] = float(learning_rate)
     if method == calibrated_method(cfg):
         calibration = cfg["calibration"]
+        reference = calibration["reference"]
         out["calibration"] = {"learning_rates": list(calibration["learning_rates"]),
-                              "reference": job_config(cfg, calibration["reference"]),
+                              "reference": job_config(cfg, reference,
+                                                      learning_rates(cfg, reference)[0]),
                               "seed": int(cfg["seeds"][0])}
     return out
+
+
+def jobs(cfg):
+    """`[(method, learning_rate or None, job_config)]`: every training job's settings of the
+    experiment, one per method and learning rate of its grid (None: calibrated)."""
+    return [(m, lr, job_config(cfg, m, lr)) for m in cfg["methods"]
+            for lr in (learning_rates(cfg, m) or [None])]
+
+
+def scaled(cfg, fraction):
+    """The experiment at `fraction` of its stream length, its segments scaled alike (the same
+    number of segments, each `fraction` of the size), every other setting unchanged; fraction 1
+    is `cfg` itself, so its jobs are the experiment's own."""
+    out = dict(cfg)
+    out["online_samples"] = int(round(cfg["online_samples"] * fraction))
+    out["segment_size"] = int(round(cfg["segment_size"] * fraction))
+    if out["segment_size"] < 1:
+        raise OrderConfigError(f"scaling.fractions: {fraction} leaves segments of less than one "
+                               f"sample (order.segment_size = {cfg['segment_size']})")
+    return check(out)
 
 
 def with_learning_rate(job_cfg, learning_rate):
@@ -109,7 +158,9 @@ def num_steps(job_cfg):
 
 
 def stream_seeds(data_seed):
-    """Seeds of the experiment's three streams (train, held-out, validation), from its data seed."""
+    """Seeds of the experiment's three streams (train, held-out, validation), from its data seed.
+    A run's training stream and its resamples also depend on the run's seed
+    (`Problem.data_for_seed`); the held-out and validation sets do not."""
     base = int(data_seed) * 3
     return {"train": base, "heldout": base + 1, "validation": base + 2}
 

@@ -157,6 +157,7 @@ class _Run:
             carry = jax.tree_util.tree_map(
                 lambda a: jnp.broadcast_to(a, (len(resamples),) + a.shape), carry)
         self.carry0 = carry
+        self.data = problem.data_for_seed(seed)
 
     def member(self, carry, i):
         return jax.tree_util.tree_map(lambda a: a[i], carry) if self.vmapped else carry
@@ -190,7 +191,7 @@ class _Run:
         chunks_done = step // self.every
         while step < self.n_steps:
             length = min(self.every, self.n_steps - step)
-            carry, diag = self.chunk_fn(carry, self.problem.data, jnp.int32(step),
+            carry, diag = self.chunk_fn(carry, self.data, jnp.int32(step),
                                         jnp.int32(self.segment),
                                         self.r_arr if self.vmapped else self.r_arr[0], length)
             diag = {k: np.asarray(v).reshape(shape + (length,)) for k, v in diag.items()}
@@ -280,6 +281,7 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
             "segment": int(segment),
             "resample": int(result["resample"]),
             "seed": int(seed),
+            "learning_rate": float(job_cfg["hyper"]["learning_rate"]),
             "train_seconds": float(result["seconds"]),
             "steps_timed": int(result["steps_run"]),
             "first_chunk_seconds": float(result["first_chunk_seconds"]),

@@ -1,0 +1,150 @@
+"""Figure 3 at equal fit: the frontier interpolation rule and the C4-C6 verdicts on hand-built
+frontiers whose answers are known (linear log-variance between two grid points, a level outside
+the grid, a crossing of the two methods' frontiers)."""
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from natgrad.study.claims import table, verdict
+from natgrad.study.order import frontier, scaling
+
+
+def test_interpolation_is_linear_in_log_variance_between_the_bracketing_points():
+    # errors 40 % and 30 % at log variances -6 and -4: at 37.5 % a quarter of the way, -5.5
+    assert frontier.interpolate([40.0, 30.0], [-6.0, -4.0], 37.5) == pytest.approx(-5.5)
+    # the grid's own points are returned exactly, in either order of the errors
+    assert frontier.interpolate([30.0, 40.0, 50.0], [-1.0, -2.0, -3.0], 40.0) == pytest.approx(-2.0)
+    assert frontier.interpolate([50.0, 40.0, 30.0], [-3.0, -2.0, -1.0], 35.0) == pytest.approx(-1.5)
+
+
+def test_a_level_outside_the_grid_is_never_extrapolated():
+    assert math.isnan(frontier.interpolate([40.0, 30.0], [-6.0, -4.0], 29.9))
+    assert math.isnan(frontier.interpolate([40.0, 30.0], [-6.0, -4.0], 40.1))
+    # a missing (non-finite) point breaks the bracket: no interpolation across it
+    assert math.isnan(frontier.interpolate([40.0, np.nan, 30.0], [-6.0, -5.0, -4.0], 35.0))
+
+
+def test_a_non_monotone_frontier_uses_the_lowest_rate_bracket():
+    # errors 40 → 30 → 36 (the largest rate overshoots): 35 % is bracketed by both pairs; the rule
+    # takes the first pair in rate order (40 → 30), a fifth of the way: -6 + 0.5 * 2 = -5
+    assert frontier.interpolate([40.0, 30.0, 36.0], [-6.0, -4.0, 0.0], 35.0) == pytest.approx(-5.0)
+
+
+def test_matched_levels_count_only_levels_bracketed_for_every_seed():
+    # NG (2 rates × 2 seeds × 1 segment): errors 40 → 30 for seed 0, 40 → 34 for seed 1
+    ng_errors = np.array([[[40.0], [40.0]], [[30.0], [34.0]]])
+    ng_log_var = np.array([[[-6.0], [-6.0]], [[-4.0], [-4.0]]])
+    # MSGD's two grid points: 35 % (bracketed for both seeds) and 32 % (not for seed 1)
+    msgd_errors = np.array([[[35.0], [35.0]], [[32.0], [32.0]]])
+    msgd_log_var = np.array([[[-3.0], [-3.5]], [[-2.0], [-2.0]]])
+    levels = frontier.matched_levels(ng_errors, ng_log_var, msgd_errors, msgd_log_var, [0],
+                                     [0.1, 0.2])
+    assert [(lv.segment, lv.reference_rate) for lv in levels] == [(0, 0.1), (0, 0.2)]
+    first, second = levels
+    assert first.bracketed and not second.bracketed
+    # seed 0: halfway from 40 to 30 → -5; seed 1: 5/6 of the way from 40 to 34 → -6 + 5/6 * 2
+    np.testing.assert_allclose(first.log_variance, [-5.0, -6.0 + 5.0 / 6.0 * 2.0])
+    np.testing.assert_allclose(first.log_difference, [-3.0 + 5.0, -3.5 + 6.0 - 5.0 / 3.0])
+    assert math.isnan(second.log_variance[1])
+
+
+def frontier_store(msgd_rates, ng_rates, msgd, ng, segments):
+    """An aggregated order store on the frontier: msgd/ng are dicts {rate: (errors, variances)},
+    each an array (seed, segment)."""
+    rates = sorted(set(msgd_rates) | set(ng_rates))
+    n_seeds = next(iter(msgd.values()))[0].shape[0]
+    var = np.full((2, len(rates), n_seeds, segments), np.nan)
+    err = np.full_like(var, np.nan)
+    for m, points in enumerate((msgd, ng)):
+        for rate, (e, v) in points.items():
+            err[m, rates.index(rate)], var[m, rates.index(rate)] = e, v
+    dims = ("optimizer", "learning_rate", "seed", "segment")
+    ds = xr.Dataset({"variance_per_seed": (dims, var), "final_validation_error": (dims, err)},
+                    coords={"optimizer": ["msgd", "ng"], "learning_rate": rates,
+                            "seed": np.arange(n_seeds), "segment": np.arange(segments)})
+    ds.attrs["job_configs"] = json.dumps({
+        "msgd": {f"{r:g}": {"hyper": {"kind": "msgd"}} for r in msgd_rates},
+        "ng": {f"{r:g}": {"hyper": {"kind": "ng_same_batch"}} for r in ng_rates}})
+    ds.attrs["config"] = json.dumps({"online_samples": 1000})
+    return ds
+
+
+RNG = np.random.default_rng(0)
+SEEDS, SEGMENTS = 5, 3
+
+
+def noisy(shape, scale=0.02):
+    return np.exp(scale * RNG.normal(size=shape))
+
+
+def two_frontiers(ng_factor):
+    """MSGD at rates 0.1/0.2 (errors 36/33 %), NG at 0.2/0.6 (errors 40/30 %, so both MSGD levels
+    are bracketed); variances fall by segment (4:2:1 times the base) and grow with the error's
+    fall; NG's variance at equal error is `ng_factor` × MSGD's."""
+    decay = np.array([4.0, 2.0, 1.0])
+    base = lambda error: 1e-3 * np.exp((40.0 - error) / 10.0)  # noqa: E731 (variance along the fit)
+    shape = (SEEDS, SEGMENTS)
+    msgd = {r: (np.full(shape, e), base(e) * decay * noisy(shape))
+            for r, e in ((0.1, 36.0), (0.2, 33.0))}
+    ng = {r: (np.full(shape, e), ng_factor * base(e) * decay * noisy(shape))
+          for r, e in ((0.2, 40.0), (0.6, 30.0))}
+    return frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS)
+
+
+def test_c4_holds_when_ng_is_lower_at_every_matched_level():
+    rows = {r["claim_id"]: r for r in table.order_claims(two_frontiers(0.25))}
+    assert rows["C4"]["verdict"] == verdict.HOLDS
+    assert "6 of 6 matched levels" in rows["C4"]["our_value"]
+    assert rows["C5"]["verdict"] == verdict.HOLDS           # first segment 4× the last
+    assert rows["C6"]["verdict"] == verdict.HOLDS           # NG first ≈ MSGD last (0.25 × 4 = 1)
+    assert rows["C6"]["ci_low"] < 1 < rows["C6"]["ci_high"]
+
+
+def test_c4_fails_when_ng_is_higher_at_a_matched_level():
+    rows = {r["claim_id"]: r for r in table.order_claims(two_frontiers(2.0))}
+    assert rows["C4"]["verdict"] == verdict.FAILS
+    assert rows["C6"]["verdict"] == verdict.FAILS           # ratio 8
+
+
+def test_crossing_frontiers_are_decided_level_by_level():
+    # NG's frontier crosses MSGD's: lower at MSGD's 36 % level, higher at its 33 % level. With
+    # errors 40 / 30 % at log variances a / b, NG at 36 % is a + 0.4 (b - a), at 33 %: a + 0.7 (b - a)
+    shape = (SEEDS, SEGMENTS)
+    msgd = {0.1: (np.full(shape, 36.0), np.full(shape, 1.0) * noisy(shape)),
+            0.2: (np.full(shape, 33.0), np.full(shape, 1.0) * noisy(shape))}
+    a, b = math.log(0.1), math.log(8.0)  # log NG: 36 % → -2.30 + 0.4 · 4.38 = -0.55; 33 % → 0.76
+    ng = {0.2: (np.full(shape, 40.0), np.exp(a) * noisy(shape)),
+          0.6: (np.full(shape, 30.0), np.exp(b) * noisy(shape))}
+    levels = frontier.store_levels(frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS),
+                                   "ng", "msgd")
+    at_36 = np.mean([lv.log_difference.mean() for lv in levels if lv.reference_rate == 0.1])
+    at_33 = np.mean([lv.log_difference.mean() for lv in levels if lv.reference_rate == 0.2])
+    assert at_36 == pytest.approx(-(a + 0.4 * (b - a)), abs=0.05) and at_36 > 0
+    assert at_33 == pytest.approx(-(a + 0.7 * (b - a)), abs=0.05) and at_33 < 0
+    rows = {r["claim_id"]: r for r in table.order_claims(
+        frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS))}
+    assert rows["C4"]["verdict"] == verdict.FAILS           # higher at the 33 % level
+
+
+def test_no_bracketed_level_leaves_the_claims_inconclusive_and_says_so():
+    shape = (SEEDS, SEGMENTS)
+    msgd = {0.1: (np.full(shape, 36.0), noisy(shape))}
+    ng = {0.2: (np.full(shape, 30.0), noisy(shape)), 0.6: (np.full(shape, 25.0), noisy(shape))}
+    rows = {r["claim_id"]: r for r in table.order_claims(
+        frontier_store([0.1], [0.2, 0.6], msgd, ng, SEGMENTS))}
+    assert {rows[c]["verdict"] for c in ("C4", "C5", "C6")} == {verdict.INCONCLUSIVE}
+    assert "0 of 3 matched levels" in rows["C4"]["our_value"]
+    assert "segment 1 at MSGD lr 0.1" in rows["C4"]["our_value"]  # segments numbered from 1
+
+
+def test_scaling_table_gives_the_matched_ratio_and_its_interval():
+    df = scaling.table([two_frontiers(0.25)])
+    assert list(df.columns) == list(scaling.COLUMNS)
+    assert len(df) == 6 and df["bracketed"].all() and (df["n"] == SEEDS).all()
+    assert set(df["segment"]) == {1, 2, 3}
+    np.testing.assert_allclose(df["ratio"], 0.25, rtol=0.05)
+    assert (df["ci_low"] < df["ratio"]).all() and (df["ratio"] < df["ci_high"]).all()
+    assert (df["stream_length"] == 1000).all()
