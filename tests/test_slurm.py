@@ -56,6 +56,7 @@ def _tiny_config(config):
     )
     order["methods"] = {"msgd": order["methods"]["msgd"]}
     order["calibration"] = None  # no NG method to calibrate
+    order["frontier"] = None  # one learning rate: one training job
     return config
 
 
