@@ -50,6 +50,7 @@ from ._cg import cg
 from ._minres_qlp import minres_qlp
 from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
+from ._truncation import check_truncation
 
 __all__ = [
     "cg",
@@ -68,5 +69,6 @@ __all__ = [
     "FLAG_NAMES",
     "Progress",
     "inverse_preconditioner",
+    "check_truncation",
 ]
 
