@@ -113,7 +113,7 @@ def test_step_equals_dense_damped_solve(x64, metric, shared, solver):
     def step(params, state, x, y, metric_batch):
         # inside jit the same tracer reaches both batches when shared (one linearization)
         return natgrad.natural_gradient_step(
-            apply_fn, params, state, (x, y), (x, y) if shared else metric_batch, family,
+            apply_fn, params, state, (x, y), (x, y) if shared else metric_batch, family=family,
             learning_rate=eta, damping=dmp.Constant(lam), metric=metric, solver=solver,
             max_iters=200, rtol=1e-12)
 
@@ -144,7 +144,7 @@ def test_unlabeled_metric_batch(x64):
     for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match="targets"):
-        natgrad.natural_gradient_step(apply_fn, params, state, (x, y), (xu,), family,
+        natgrad.natural_gradient_step(apply_fn, params, state, (x, y), (xu,), family=family,
                                       metric="empirical_fisher", **kw)
 
 
@@ -361,7 +361,7 @@ def test_forward_passes_per_step(shared, forwards):
     def step(params, x, y, xu, rule):
         state = natgrad.natural_gradient_init(params, rule)
         return natgrad.natural_gradient_step(
-            apply_fn, params, state, (x, y), (x,) if shared else (xu,), family,
+            apply_fn, params, state, (x, y), (x,) if shared else (xu,), family=family,
             learning_rate=0.1, damping=rule, max_iters=20)
 
     for rule, extra in ((dmp.Constant(1.0), 0), (dmp.LevenbergMarquardt(1.0), 1)):

@@ -1,8 +1,12 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
-The library (families, curvature, pytree, solvers, damping, preconditioners, economics, optimizer)
-imports only jax, flax and optax; the study (`natgrad.study`) builds on it and is never imported
-from here.
+The library (families, curvature, pytree, solvers, damping, preconditioners, kronecker,
+economics, state, optimizer) imports only jax and optax; `natgrad.models` (flax models for the
+tests, benchmarks and study) needs flax, installed by `pip install natgrad[models]`, and is not
+imported here. The study (`natgrad.study`) builds on the library and is never imported from here.
+
+Start with `natgrad.NaturalGradient(apply_fn, family, learning_rate=...)`: one settings object
+whose `init` and `step` (or `optax()`) cannot disagree, with the recommended economics.
 """
 
 __version__ = "0.2.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
@@ -15,6 +19,7 @@ from .curvature import (
     mean_nll,
 )
 from .optimizer import (
+    NaturalGradient,
     NaturalGradientState,
     StepInfo,
     natural_gradient,
@@ -24,6 +29,7 @@ from .optimizer import (
 )
 
 __all__ = [
+    "NaturalGradient",
     "damping",
     "economics",
     "preconditioners",

@@ -6,7 +6,11 @@ matmul shape error that names no argument) or, worse, broadcasts silently: (n, 1
 became soft targets of a categorical. Each error is a `ValueError` (a shape) or a `TypeError` (a
 dtype) whose one-line message names the argument and the shape expected.
 
-What cannot be checked statically is left alone: labels ≥ the number of classes, NaNs.
+What cannot be checked statically (NaNs, labels ≥ the number of classes, a traced negative
+damping) is checked at run time by `check_values`, `check_targets_in_range` and `check_scalar`,
+which the step calls only with `checks=True`: they are `jax.experimental.checkify` checks, so a
+caller runs the jitted step (or its whole training loop) under `checkify.checkify(...)` and calls
+`err.throw()`; off, they are not traced at all and cost nothing.
 """
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import checkify
 
 from .curvature import split_metric_batch
 
-__all__ = ["check_params", "check_updates", "check_step"]
+__all__ = ["check_params", "check_updates", "check_step", "check_values",
+           "check_targets_in_range", "check_scalar", "check_batches"]
 
 
 def _leaves(tree):
@@ -115,3 +121,39 @@ def check_step(
         raise ValueError(f"metric_batch inputs have feature shape {_features(mx)} but grad_batch "
                          f"inputs have {_features(grad_batch[0])}: expected the same")
     _check_family(apply_fn, params, mx, mt, family, "metric_batch")
+
+
+def check_values(tree: Any, name: str) -> None:
+    """Run-time check (checkify): every number of `tree` is finite."""
+    for path, leaf in _leaves(tree):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            checkify.check(jnp.all(jnp.isfinite(leaf)),
+                           f"{name}{jax.tree_util.keystr(path)} contains NaN or inf")
+
+
+def check_targets_in_range(apply_fn, params, inputs, targets, family, name: str) -> None:
+    """Run-time check (checkify): the targets are values the family's distribution can take
+    (`family.targets_in_range`, e.g. labels in [0, k))."""
+    r = jax.eval_shape(apply_fn, _shape_struct(params), _shape_struct(inputs))
+    checkify.check(family.targets_in_range(r, targets),
+                   f"{name} targets are out of range for {type(family).__name__} "
+                   f"(outputs {tuple(r.shape)})")
+
+
+def check_scalar(value, name: str) -> None:
+    """Run-time check (checkify): a traced hyper-parameter is finite and ≥ 0."""
+    value = jnp.asarray(value)
+    checkify.check(jnp.isfinite(value) & (value >= 0), f"{name} must be finite and >= 0")
+
+
+def check_batches(apply_fn, params, grad_batch, metric_batch, family) -> None:
+    """Run-time checks of a step's data (checkify): finite inputs and targets, targets in the
+    family's range, for the gradient batch and the metric batch."""
+    for name, batch in (("grad_batch", grad_batch), ("metric_batch", metric_batch)):
+        if batch is None:
+            continue
+        x, t = batch if name == "grad_batch" else split_metric_batch(batch)
+        check_values(x, f"{name} inputs")
+        if t is not None:
+            check_values(t, f"{name} targets")
+            check_targets_in_range(apply_fn, params, x, t, family, name)

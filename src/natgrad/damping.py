@@ -1,9 +1,12 @@
 """Damping rules: the λ of the solve (G + λI) x = g.
 
-A rule is a frozen (hashable, jit-static) dataclass with three pure functions:
+A rule is a frozen (hashable, jit-static) dataclass with these pure functions:
 
 - `init() -> λ`: the initial damping (a JAX scalar; the state of a rule is λ itself; the
   optimizer keeps it in the parameters' dtype);
+- `current(λ) -> λ`: the λ of this step's solve given the state's λ: the state's for an adaptive
+  rule, the rule's own value for `Constant` (so a constant changed between steps, e.g. by
+  `optax.inject_hyperparams`, takes effect at once);
 - `update(λ, rho) -> λ`: the next damping given the reduction ratio ρ of the last step.
 
 `needs_rho` tells the optimizer whether ρ must be computed (it costs one extra forward pass at the
@@ -14,10 +17,15 @@ Levenberg-Marquardt (paper appendix 8.3, eq. 29-30; Martens 2010): with
 ρ < 1/4 → λ ← λ·3/2 (the model was too optimistic: shrink the trust region),
 ρ > 3/4 → λ ← λ·2/3 (it was good: enlarge it), λ kept in [minimum, maximum]. A non-finite ρ
 (e.g. a NaN loss) counts as a bad step and raises λ.
+
+Impossible settings (a negative or non-finite λ, bounds or factors the wrong way round) are
+refused when the rule is made, with one line naming the field; a traced value (a constant damping
+injected as a hyper-parameter) can only be checked at run time (`checks=True` in the step).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -25,15 +33,37 @@ import jax.numpy as jnp
 __all__ = ["Constant", "LevenbergMarquardt", "as_damping"]
 
 
+def _concrete(value) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _require(ok: bool, rule: str, field: str, value, needs: str) -> None:
+    if not ok:
+        raise ValueError(f"{rule}.{field} must be {needs}, got {value!r}")
+
+
+def _finite_non_negative(rule: str, field: str, value) -> None:
+    if _concrete(value):
+        number = float(value)
+        _require(math.isfinite(number) and number >= 0, rule, field, value,
+                 "a finite number >= 0")
+
+
 @dataclasses.dataclass(frozen=True)
 class Constant:
-    """λ fixed at `value`."""
+    """λ fixed at `value` (a number ≥ 0, or a traced scalar)."""
 
     value: float = 0.0
     needs_rho = False
 
+    def __post_init__(self):
+        _finite_non_negative("Constant", "value", self.value)
+
     def init(self) -> jax.Array:
         return jnp.asarray(self.value)
+
+    def current(self, damping) -> jax.Array:
+        return jnp.asarray(self.value, jnp.result_type(damping))
 
     def update(self, damping, rho) -> jax.Array:
         del rho
@@ -53,8 +83,21 @@ class LevenbergMarquardt:
     decrease: float = 2.0 / 3.0
     needs_rho = True
 
+    def __post_init__(self):
+        name = "LevenbergMarquardt"
+        for field in ("initial", "minimum", "maximum"):
+            _finite_non_negative(name, field, getattr(self, field))
+        _require(self.minimum <= self.maximum, name, "maximum", self.maximum,
+                 f">= minimum ({self.minimum!r})")
+        _require(self.lower <= self.upper, name, "upper", self.upper, f">= lower ({self.lower!r})")
+        _require(self.increase > 1, name, "increase", self.increase, "> 1")
+        _require(0 < self.decrease < 1, name, "decrease", self.decrease, "in (0, 1)")
+
     def init(self) -> jax.Array:
         return jnp.asarray(self.initial)
+
+    def current(self, damping) -> jax.Array:
+        return damping
 
     def update(self, damping, rho) -> jax.Array:
         lam = jnp.asarray(damping)
@@ -66,9 +109,10 @@ class LevenbergMarquardt:
 
 
 def as_damping(damping):
-    """A damping rule from a rule or a number (a number means `Constant(number)`)."""
-    if isinstance(damping, (Constant, LevenbergMarquardt)):
-        return damping
+    """A damping rule from a rule or a number (a number, or a traced scalar such as an injected
+    hyper-parameter, means `Constant(number)`)."""
     if hasattr(damping, "init") and hasattr(damping, "update"):
         return damping
-    return Constant(float(damping))
+    if isinstance(damping, (bool, str)) or jnp.ndim(damping) != 0:
+        raise TypeError(f"damping must be a damping rule or a number, got {damping!r}")
+    return Constant(damping if isinstance(damping, jax.Array) else float(damping))

@@ -1,21 +1,31 @@
 """Solver economics of the natural-gradient step (Martens 2010, "Deep learning via Hessian-free
 optimization"): what a step spends on its solve, and what it reuses from the last one.
 
-`SolverEconomics` bundles four options, each off by default (the default object is the paper's
-protocol: zero start, no preconditioner, `max_iters`/`rtol` truncation, the full metric batch,
-bit for bit the step without it):
+`SolverEconomics` bundles the solve's settings that go together:
 
+- `max_iters`: the solver's iteration budget (the paper: 20);
+- `damping`: the damping rule (`natgrad.damping`; the paper's protocol in the library: undamped,
+  `Constant(0.0)`, its study passes its own);
 - `warm_start`: the solve starts from warm_start × the previous step's direction (Martens: 0.95),
-  carried in the optimizer state (`natural_gradient_init(..., economics=...)` fixes its structure);
-- `preconditioner`: a diagonal preconditioner built at each step, e.g.
-  `natgrad.preconditioners.MartensDiagonal()` ((D + λ)^0.75 from per-example gradients), passed
-  to the solver (preconditioned CG / MINRES-QLP);
+  carried in the optimizer state;
+- `preconditioner`: a preconditioner with state, refreshed at each step (see below), e.g.
+  `natgrad.preconditioners.MartensDiagonal()` ((D + λ)^0.75 from per-example gradients) or
+  `natgrad.kronecker.KroneckerFactors()`, passed to the solver (preconditioned CG / MINRES-QLP);
 - `progress`: CG also stops when its quadratic model stops improving
   (`natgrad.solvers.Progress()`, Martens §4.4; CG only);
 - `metric_fraction`: the metric (and the preconditioner) on the first ⌈f·n⌉ rows of its batch.
 
-`RECOMMENDED` is the library's recommended setting; docs/solver_economics.md gives the
-measurements it rests on.
+The step's own `max_iters=` and `damping=` arguments, when given, override the economics' (one
+object, `natgrad.NaturalGradient`, holds the resolved settings, so `init` and `step` agree).
+
+A preconditioner is a frozen dataclass with `init(params) -> state` (a pytree whose structure
+depends only on params: it lives in the optimizer state), `refresh(state, apply_fn, params,
+inputs, targets, family, damping) -> state` (jittable, on the first ⌈metric_fraction·n⌉ rows of
+the gradient batch) and `inverse(state) -> v ↦ M⁻¹ v`.
+
+`PAPER` is the paper's protocol (zero start, no preconditioner, 20 iterations, the full metric
+batch); `RECOMMENDED` is the library's recommended setting, complete: docs/solver_economics.md
+gives the measurements it rests on.
 """
 from __future__ import annotations
 
@@ -26,7 +36,8 @@ import jax.numpy as jnp
 
 from . import pytree
 from .curvature import leading_rows, metric_subbatch
-from .solvers import Progress, cg
+from .damping import Constant, LevenbergMarquardt, as_damping
+from .solvers import Progress, cg, check_truncation
 
 PyTree = Any
 
@@ -35,25 +46,30 @@ __all__ = ["SolverEconomics", "PAPER", "RECOMMENDED"]
 
 @dataclasses.dataclass(frozen=True)
 class SolverEconomics:
-    """Options of the natural-gradient solve (hashable: a static argument of `jax.jit`).
+    """Settings of the natural-gradient solve (hashable: a static argument of `jax.jit`).
 
-    warm_start: decay d of the warm start x0 = d·ng_prev/‖g‖ of the solve on g/‖g‖ (the previous
-        direction, rescaled to this step's right-hand side); 0 = start from 0. The state then
-        carries the last direction (one parameter-sized copy).
-    preconditioner: None, or a callable `(apply_fn, params, inputs, targets, family, λ) ->
-        diag(M)` (e.g. `natgrad.preconditioners.MartensDiagonal()`), evaluated on the first
-        ⌈metric_fraction·n⌉ rows of the gradient batch (it needs targets).
+    max_iters: the solver's iteration budget, an int ≥ 1 (default 20, the paper's).
+    damping: the damping rule, or a number for `Constant` (default `Constant(0.0)`).
+    warm_start: decay d in [0, 1] of the warm start x0 = d·ng_prev/‖g‖ of the solve on g/‖g‖ (the
+        previous direction, rescaled to this step's right-hand side); 0 = start from 0. The state
+        then carries the last direction (one parameter-sized copy).
+    preconditioner: None, or a preconditioner (`init`/`refresh`/`inverse`, see the module
+        docstring), refreshed on the first ⌈metric_fraction·n⌉ rows of the gradient batch.
     progress: None, or a `natgrad.solvers.Progress` rule (CG only).
     metric_fraction: fraction f in (0, 1] of the metric batch the metric is taken on (the first
         ⌈f·n⌉ rows; the gradient batch's when no metric batch is given).
     """
 
+    max_iters: int = 20
+    damping: Any = Constant(0.0)
     warm_start: float = 0.0
     preconditioner: Optional[Any] = None
     progress: Optional[Progress] = None
     metric_fraction: float = 1.0
 
     def __post_init__(self):
+        check_truncation(self.max_iters, None)
+        object.__setattr__(self, "damping", as_damping(self.damping))
         if not 0 <= self.warm_start <= 1:
             raise ValueError(f"warm_start must be in [0, 1], got {self.warm_start!r}")
         if not 0 < self.metric_fraction <= 1:
@@ -69,11 +85,24 @@ class SolverEconomics:
         """The direction a state starts with: zeros when warm-starting, else None."""
         return pytree.zeros_like(params) if self.warm_start else None
 
+    def initial_preconditioner(self, params: PyTree) -> Optional[PyTree]:
+        """The preconditioner's state a step state starts with, or None."""
+        return None if self.preconditioner is None else self.preconditioner.init(params)
+
     def metric_batch(self, grad_batch, metric_batch):
         """The batch the metric is taken on (see `natgrad.curvature.metric_subbatch`)."""
         return metric_subbatch(grad_batch, metric_batch, self.metric_fraction)
 
-    def solver_options(self, apply_fn, params, grad_batch, family, damping, direction, gnorm):
+    def refreshed_preconditioner(self, state, apply_fn, params, grad_batch, family, damping):
+        """The preconditioner's state after its refresh on this step's rows, or None."""
+        if self.preconditioner is None:
+            return None
+        if grad_batch is None:
+            raise ValueError("a preconditioner needs grad_batch=(inputs, targets)")
+        x, t = leading_rows(tuple(grad_batch), self.metric_fraction)
+        return self.preconditioner.refresh(state, apply_fn, params, x, t, family, damping)
+
+    def solver_options(self, direction, preconditioner_state, gnorm):
         """The solver's keyword arguments beyond damping/max_iters/rtol: `x0` (the decayed
         previous direction on the scale of b = g/‖g‖, `gnorm` = ‖g‖ or 1 when g = 0),
         `preconditioner`, `progress`; only those that are on (so a custom solver without them
@@ -81,25 +110,24 @@ class SolverEconomics:
         options = {}
         if self.warm_start:
             if direction is None:
-                raise ValueError("warm_start needs a state from natural_gradient_init(params, "
-                                 "damping, economics=...) with the same economics")
+                raise ValueError("warm_start needs a state from natural_gradient_init(..., "
+                                 "economics=...) or NaturalGradient.init, same economics")
             options["x0"] = pytree.scale(jnp.asarray(self.warm_start, gnorm.dtype) / gnorm,
                                          direction)
         if self.preconditioner is not None:
-            if grad_batch is None:
-                raise ValueError("a preconditioner needs grad_batch=(inputs, targets)")
-            x, t = leading_rows(tuple(grad_batch), self.metric_fraction)
-            options["preconditioner"] = self.preconditioner(apply_fn, params, x, t, family,
-                                                            damping)
+            options["preconditioner"] = self.preconditioner.inverse(preconditioner_state)
         if self.progress is not None:
             options["progress"] = self.progress
         return options
 
 
-#: The paper's protocol (and the default): zero start, fixed truncation, full metric batch.
+#: The paper's protocol (and the plain step's default): zero start, 20 iterations, undamped unless
+#: the step says otherwise, full metric batch.
 PAPER = SolverEconomics()
 
-#: The library's recommended setting: warm start 0.95, the metric on a tenth of the batch, with a
-#: small `max_iters` (5); the preconditioner and progress truncation off. Measured with
-#: benchmarks/bench_time_to_target.py (docs/solver_economics.md gives the figures).
-RECOMMENDED = SolverEconomics(warm_start=0.95, metric_fraction=0.1)
+#: The library's recommended setting, complete: 5 CG iterations from a warm start (0.95 × the last
+#: direction), the metric on a tenth of the batch, Levenberg-Marquardt damping from λ = 1; the
+#: preconditioner and progress truncation off. Measured with benchmarks/bench_time_to_target.py
+#: and checked not to diverge (tests/test_settings.py); docs/solver_economics.md gives the figures.
+RECOMMENDED = SolverEconomics(max_iters=5, damping=LevenbergMarquardt(1.0), warm_start=0.95,
+                              metric_fraction=0.1)

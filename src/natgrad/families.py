@@ -12,7 +12,9 @@ Each family knows
 - `sample(key, r)`: draws t ~ p(t | r);
 - `check_targets(r, t, name)`: refuses targets that do not fit the outputs, by shape and dtype
   (static under `jax.jit`), with a message naming `name`; `nll` calls it, so targets that would
-  broadcast silently (e.g. (n, 1) labels) fail at trace time instead of training on garbage.
+  broadcast silently (e.g. (n, 1) labels) fail at trace time instead of training on garbage;
+- `targets_in_range(r, t)`: whether every target is a value p(t | r) can take (a traced boolean:
+  the values are known only at run time; the optimizer's opt-in `checks=True` uses it).
 
 The r-space metrics are
 
@@ -43,6 +45,11 @@ class Family:
             raise ValueError(
                 f"{name} have shape {tuple(t.shape)} but {type(self).__name__} needs them shaped "
                 f"like the model's outputs, {tuple(r.shape)}")
+
+    def targets_in_range(self, r, t) -> jax.Array:
+        """All targets finite (the Gaussian's support is the real line)."""
+        del r
+        return jnp.all(jnp.isfinite(jnp.asarray(t)))
 
     def mean(self, r):
         raise NotImplementedError
@@ -94,6 +101,12 @@ class Bernoulli(Family):
     def mean(self, r):
         return jax.nn.sigmoid(r)
 
+    def targets_in_range(self, r, t) -> jax.Array:
+        """All targets in [0, 1] (a probability of the positive outcome)."""
+        del r
+        t = jnp.asarray(t)
+        return jnp.all((t >= 0) & (t <= 1))
+
     def nll(self, r, t):
         # −t log σ(r) − (1 − t) log(1 − σ(r)) = softplus(r) − t r, stable for large |r|.
         t = jnp.asarray(t)
@@ -139,6 +152,14 @@ class Categorical(Family):
                                  f"broadcast as soft targets; pass {labels} or {onehot}")
             raise ValueError(f"{name} have shape {shape}, but the model has {k} outputs "
                              f"{tuple(r.shape)}: Categorical needs {labels} or {onehot}")
+
+    def targets_in_range(self, r, t) -> jax.Array:
+        """Integer labels in [0, k) for k outputs; soft targets non-negative, summing to 1."""
+        t = jnp.asarray(t)
+        if jnp.issubdtype(t.dtype, jnp.integer) and t.ndim == r.ndim - 1:
+            return jnp.all((t >= 0) & (t < r.shape[-1]))
+        total = jnp.sum(t, axis=-1)
+        return jnp.all(t >= 0) & jnp.all(jnp.abs(total - 1) <= 1e-3)
 
     def nll(self, r, t):
         logz = jax.nn.logsumexp(r, axis=-1)

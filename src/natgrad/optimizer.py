@@ -17,14 +17,17 @@ One step at θ with learning rate η and damping λ:
 When the metric batch's inputs are the gradient batch's inputs (the same array object), L and g
 come from the metric's own linearization: one forward pass for all three.
 
-Two faces, one core (`curvature.loss_gradient_and_metric` for step 1-2, `_natural_direction` for
-step 3, `_next_damping` for λ):
+One settings object, `NaturalGradient` (frozen, hashable: family, metric, solver, truncation,
+damping rule, economics, learning rate, run-time checks), makes the state (`init`) and the steps,
+so the two cannot disagree. It has two faces, one core (`curvature.loss_gradient_and_metric` for
+step 1-2, `_natural_direction` for step 3, `_next_damping` for λ):
 
-- `natural_gradient_step` does all five steps; it knows the applied update −η·ng, so it evaluates ρ
+- `NaturalGradient.step` (and the plain function `natural_gradient_step`, which builds the
+  settings from its arguments) does all five steps; it knows the applied update −η·ng, so it evaluates ρ
   at once (one extra forward at θ_new), only when the damping rule needs it or `compute_rho=True`.
-- `scale_by_natural_gradient` is an optax transformation that returns the direction
+- `NaturalGradient.scale_by()` (= `scale_by_natural_gradient`) is an optax transformation that returns the direction
   (M + λI)⁻¹·updates (step 3, for whatever gradient the chain hands it, e.g. clipped), and
-  `natural_gradient` chains it with `optax.scale_by_learning_rate`. The update actually applied is
+  `NaturalGradient.optax()` (= `natural_gradient`) chains it with `optax.scale_by_learning_rate`. The update actually applied is
   whatever the rest of the chain makes of the direction, unknown when it returns. So ρ of step t
   is evaluated at the next call, from the update that was applied, d = θ_{t+1} − θ_t: with θ_t kept
   in the state, ρ_t = (L(θ_{t+1}) − L(θ_t)) / (∇L(θ_t)·d) on the gradient batch of call t+1
@@ -37,21 +40,26 @@ step 3, `_next_damping` for λ):
   minibatches ρ_t is then measured on data that step t was not fitted to. The first call has no
   previous step: ρ is NaN and λ keeps its initial value.
 
-Everything is jittable: `apply_fn`, `family`, `damping`, `metric`, `solver`, `max_iters` and
-`compute_rho` are static (close over them, e.g. with `functools.partial`, before `jax.jit`);
-params, state, batches, learning rate and rtol may be traced. Shapes and dtypes of params and
-batches are checked at trace time (`natgrad.checks`).
+Everything is jittable: the settings are static (a `NaturalGradient` is hashable; close over the
+plain function's settings, e.g. with `functools.partial`, before `jax.jit`); params, state,
+batches, learning rate, a constant damping and rtol may be traced. Impossible settings are refused
+when the settings are made, shapes and dtypes of params and batches at trace time
+(`natgrad.checks`), and with `checks=True` the values (finite data, targets in range, a finite
+gradient and direction) at run time, through `jax.experimental.checkify`.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any, Callable, NamedTuple, Optional, Union
+import math
+from typing import Any, Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from . import checks, pytree
+from . import checks as _checks
+from . import pytree
 from . import solvers as _solvers
 from .curvature import (
     METRICS,
@@ -61,12 +69,15 @@ from .curvature import (
     metric_operator,
     shares_linearization,
 )
-from .damping import Constant, as_damping
-from .economics import PAPER, SolverEconomics
+from .damping import as_damping
+from .economics import PAPER, RECOMMENDED, SolverEconomics
+from .families import Family
+from .state import NaturalGradientState, StepInfo, empty_info
 
 PyTree = Any
 
 __all__ = [
+    "NaturalGradient",
     "StepInfo",
     "NaturalGradientState",
     "natural_gradient_init",
@@ -76,81 +87,231 @@ __all__ = [
     "METRICS",  # re-exported from natgrad.curvature, where metric names are resolved
 ]
 
-
-class StepInfo(NamedTuple):
-    """What one natural-gradient step did (JAX scalars: a jittable pytree).
-
-    loss: L(θ), the mean NLL on the gradient batch before the step (NaN in the optax
-        transformation when it had no gradient batch, or needed no loss and shared no
-        linearization).
-    grad_norm: ‖g‖ (in the transformation: the norm of the incoming updates).
-    iterations, relative_residual, flag: the solver's `SolverInfo` (flags in `natgrad.solvers`).
-    rho: the reduction ratio of eq. 30 of this step (plain step) or, in the transformation, of the
-        previous step, measured at this call; NaN when not computed.
-    damping: the λ used for this step's solve.
-    step_norm: ‖θ_new − θ‖ = η‖ng‖ (in the transformation: ‖ng‖, the returned direction's norm).
-    """
-
-    loss: jax.Array
-    grad_norm: jax.Array
-    iterations: jax.Array
-    relative_residual: jax.Array
-    flag: jax.Array
-    rho: jax.Array
-    damping: jax.Array
-    step_norm: jax.Array
-
-
-class NaturalGradientState(NamedTuple):
-    """The optimizer's state: step count, damping λ, the last step's info, for the optax
-    transformation when ρ is needed the parameters of the previous call (else None), and, when
-    the economics warm-start the solve, the last direction ng (else None).
-
-    λ is the one for the next solve (plain step) or the one of the last solve (transformation,
-    which revises it from the applied update at its next call before solving)."""
-
-    count: jax.Array
-    damping: jax.Array
-    info: StepInfo
-    previous_params: Optional[PyTree] = None
-    direction: Optional[PyTree] = None
-
-
-def _empty_info(dtype) -> StepInfo:
-    z = jnp.zeros((), dtype)
-    nan = jnp.full((), jnp.nan, dtype)
-    zi = jnp.zeros((), jnp.int32)
-    return StepInfo(z, z, zi, z, zi, nan, z, z)
-
-
-def natural_gradient_init(params: PyTree, damping=Constant(0.0), *,
-                          economics: SolverEconomics = PAPER) -> NaturalGradientState:
-    """The initial state for `natural_gradient_step` (λ from the damping rule, or a number), with
-    λ in the parameters' floating dtype; with a warm-starting `economics`, a zero direction (the
-    state's structure is fixed here, so pass the economics the steps will use)."""
-    rule = as_damping(damping)
-    checks.check_params(params)
-    dtype = pytree.scalar_dtype(params)
-    return NaturalGradientState(
-        count=jnp.zeros((), jnp.int32),
-        damping=jnp.asarray(rule.init(), dtype),
-        info=_empty_info(dtype),
-        direction=economics.initial_direction(params),
-    )
+_SOLVERS = {"cg": _solvers.cg, "minres_qlp": _solvers.minres_qlp,
+            "minres-qlp": _solvers.minres_qlp, "minresqlp": _solvers.minres_qlp}
 
 
 def _solver(solver) -> Callable:
     if callable(solver):
         return solver
-    if solver == "cg":
-        return _solvers.cg
-    if solver in ("minres_qlp", "minres-qlp", "minresqlp"):
-        return _solvers.minres_qlp
+    if solver in _SOLVERS:
+        return _SOLVERS[solver]
     raise ValueError(f"unknown solver {solver!r}: 'cg', 'minres_qlp' or a callable")
 
 
-def _needs_rho(rule, compute_rho) -> bool:
-    return bool(getattr(rule, "needs_rho", True)) if compute_rho is None else bool(compute_rho)
+def _check_learning_rate(learning_rate) -> None:
+    """A concrete learning rate is a finite number ≥ 0 (a schedule or a traced value passes)."""
+    if callable(learning_rate) or isinstance(learning_rate, jax.core.Tracer):
+        return
+    value = float(learning_rate)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NaturalGradient:
+    """The natural-gradient optimizer's settings, made once: `init(params)` and
+    `step(params, state, grad_batch, metric_batch=None)`, or the optax faces `scale_by()` and
+    `optax()`. Frozen and hashable (a static argument of `jax.jit`; `jax.jit(ng.step)` works).
+
+    apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
+    family: the output family (`natgrad.families`).
+    learning_rate: η, a number ≥ 0 or an optax-style schedule of the step count (default 1).
+    economics: the solve's settings (`natgrad.economics`), default `RECOMMENDED`: 5 CG iterations
+        from a warm start, the metric on a tenth of the batch, Levenberg-Marquardt damping.
+    damping: a damping rule or a number (constant λ); None: the economics' rule.
+    max_iters: the solver's iteration budget; None: the economics'.
+    rtol: the solver's relative-residual tolerance (≥ 0).
+    metric: "fisher" (= "ggn"), "empirical_fisher" (eq. 13), "covariance" (eq. 12) or "hessian".
+    solver: "cg", "minres_qlp", or a callable with their signature.
+    compute_rho: compute ρ (one extra forward pass); None: when the damping rule needs it.
+    checks: run-time checks (finite data, targets in the family's range, finite gradient and
+        direction, a traced damping or learning rate ≥ 0) as `jax.experimental.checkify` checks:
+        run the jitted step or loop under `checkify.checkify` and call `err.throw()`.
+    """
+
+    apply_fn: Callable[[PyTree, Any], jax.Array]
+    family: Family
+    _: dataclasses.KW_ONLY
+    learning_rate: Union[float, Callable[[jax.Array], jax.Array]] = 1.0
+    economics: SolverEconomics = RECOMMENDED
+    damping: Any = None
+    max_iters: Optional[int] = None
+    rtol: Union[float, jax.Array] = 1e-4
+    metric: str = "fisher"
+    solver: Union[str, Callable] = "cg"
+    compute_rho: Optional[bool] = None
+    checks: bool = False
+
+    def __post_init__(self):
+        if self.family is None:
+            raise TypeError("NaturalGradient needs an output family (natgrad.families)")
+        if not isinstance(self.economics, SolverEconomics):
+            raise TypeError(f"economics must be a natgrad.economics.SolverEconomics, got "
+                            f"{self.economics!r}")
+        metric_kind(self.metric)
+        _solvers.check_truncation(self.iterations, self.rtol)
+        _check_learning_rate(self.learning_rate)
+        self.economics.check_solver(self.solve)
+        self.rule  # a bad damping fails here, not at the first step
+
+    @property
+    def rule(self):
+        """The damping rule in force: `damping`, else the economics'."""
+        return as_damping(self.economics.damping if self.damping is None else self.damping)
+
+    @property
+    def iterations(self) -> int:
+        """The iteration budget in force: `max_iters`, else the economics'."""
+        return self.economics.max_iters if self.max_iters is None else self.max_iters
+
+    @property
+    def solve(self) -> Callable:
+        """The solver function."""
+        return _solver(self.solver)
+
+    @property
+    def needs_rho(self) -> bool:
+        """Whether a step computes ρ: `compute_rho`, else when the damping rule needs it."""
+        if self.compute_rho is not None:
+            return bool(self.compute_rho)
+        return bool(getattr(self.rule, "needs_rho", True))
+
+    # --- the plain step ---------------------------------------------------------------------
+
+    def init(self, params: PyTree) -> NaturalGradientState:
+        """The initial state: λ from the damping rule in the parameters' floating dtype, and the
+        zero direction and the preconditioner's state that the economics carry."""
+        return _initial_state(params, self.rule, self.economics)
+
+    def step(self, params: PyTree, state: NaturalGradientState, grad_batch: tuple,
+             metric_batch=None) -> tuple[PyTree, NaturalGradientState, StepInfo]:
+        """One step θ ← θ − η (M + λI)⁻¹ ∇L(θ): (new_params, new_state, StepInfo).
+
+        grad_batch: `(inputs, targets)`: L and g are taken on it.
+        metric_batch: the metric's batch: `inputs`, `(inputs,)` or `(inputs, targets)`; the Fisher
+          needs inputs only (unlabeled data work), the covariance metrics and the Hessian need
+          targets. None: the gradient batch.
+        """
+        if isinstance(metric_batch, Family):
+            raise TypeError("metric_batch is an output family: pass it as family=...")
+        self._check_inputs(params, grad_batch, metric_batch)
+        economics, rule = self.economics, self.rule
+        loss, g, matvec = loss_gradient_and_metric(
+            self.apply_fn, params, grad_batch, economics.metric_batch(grad_batch, metric_batch),
+            self.family, self.metric)
+        lam = rule.current(state.damping)
+        dtype = pytree.scalar_dtype(params)
+        eta = jnp.asarray(self._learning_rate(state.count), dtype)
+        if self.checks:
+            _checks.check_scalar(lam, "damping")
+            _checks.check_scalar(eta, "learning_rate")
+        ng, gnorm, sinfo, preconditioner = self._direction(g, matvec, params, grad_batch, state,
+                                                           lam)
+        new_params = jax.tree_util.tree_map(lambda p, d: (p - eta * d).astype(p.dtype), params, ng)
+        if self.needs_rho:
+            x, t = grad_batch
+            rho = _reduction_ratio(mean_nll(self.apply_fn, x, t, self.family), new_params, loss,
+                                   eta, g, ng, dtype)
+        else:
+            rho = jnp.full((), jnp.nan, dtype)
+        info = _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype)
+        new_state = NaturalGradientState(state.count + 1, _next_damping(rule, lam, rho), info,
+                                         direction=self._carried(ng),
+                                         preconditioner=preconditioner)
+        return new_params, new_state, info
+
+    # --- the optax faces --------------------------------------------------------------------
+
+    def scale_by(self) -> optax.GradientTransformationExtraArgs:
+        """The optax transformation u ↦ (M + λI)⁻¹ u (no learning rate): see
+        `scale_by_natural_gradient`."""
+        need_rho = self.needs_rho
+
+        def init_fn(params):
+            state = self.init(params)
+            return state._replace(previous_params=params) if need_rho else state
+
+        def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, **extra):
+            del extra
+            if params is None:
+                raise ValueError("scale_by_natural_gradient needs params (the metric is taken at θ)")
+            if metric_batch is None and grad_batch is None:
+                raise ValueError("scale_by_natural_gradient needs metric_batch=inputs or "
+                                 "(inputs, targets) (or grad_batch=(inputs, targets))")
+            if need_rho and grad_batch is None:
+                raise ValueError("ρ (Levenberg-Marquardt damping) needs "
+                                 "grad_batch=(inputs, targets)")
+            self._check_inputs(params, grad_batch, metric_batch)
+            _checks.check_updates(updates, params)
+            if self.checks:
+                _checks.check_values(updates, "updates")
+            loss, matvec = _transform_metric(self.apply_fn, params, grad_batch,
+                                             self.economics.metric_batch(grad_batch, metric_batch),
+                                             self.family, self.metric, need_rho)
+            dtype = pytree.scalar_dtype(params)
+            lam, rho = state.damping, jnp.full((), jnp.nan, dtype)
+            if need_rho:
+                lam, rho = _revised_damping(self.rule, state,
+                                            mean_nll(self.apply_fn, *grad_batch, self.family),
+                                            params, loss, dtype)
+            lam = self.rule.current(lam)
+            if self.checks:
+                _checks.check_scalar(lam, "damping")
+            ng, gnorm, sinfo, preconditioner = self._direction(updates, matvec, params,
+                                                               grad_batch, state, lam)
+            info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
+            previous = params if need_rho else None
+            return ng, NaturalGradientState(state.count + 1, lam, info, previous,
+                                            self._carried(ng), preconditioner)
+
+        return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+    def optax(self) -> optax.GradientTransformationExtraArgs:
+        """`scale_by()` chained with `optax.scale_by_learning_rate(learning_rate)`: see
+        `natural_gradient`."""
+        return optax.chain(self.scale_by(), optax.scale_by_learning_rate(self.learning_rate))
+
+    # --- shared parts -----------------------------------------------------------------------
+
+    def _learning_rate(self, count):
+        return self.learning_rate(count) if callable(self.learning_rate) else self.learning_rate
+
+    def _check_inputs(self, params, grad_batch, metric_batch):
+        """Trace-time shape checks, and with `checks` the run-time value checks of the data."""
+        _checks.check_step(self.apply_fn, params, grad_batch, metric_batch, self.family)
+        if self.checks:
+            _checks.check_batches(self.apply_fn, params, grad_batch, metric_batch, self.family)
+
+    def _direction(self, g, matvec, params, grad_batch, state, lam):
+        """(ng, ‖g‖, SolverInfo, the preconditioner's new state) for right-hand side g."""
+        economics = self.economics
+        preconditioner = economics.refreshed_preconditioner(
+            state.preconditioner, self.apply_fn, params, grad_batch, self.family, lam)
+        options = functools.partial(economics.solver_options, state.direction, preconditioner)
+        if self.checks:
+            _checks.check_values(g, "the gradient")
+        ng, gnorm, sinfo = _natural_direction(g, matvec, lam, self.solve, self.iterations,
+                                              self.rtol, options)
+        if self.checks:
+            _checks.check_values(ng, "the natural-gradient direction")
+        return ng, gnorm, sinfo, preconditioner
+
+    def _carried(self, ng):
+        """What the state carries for the next warm start: ng, or None."""
+        return ng if self.economics.warm_start else None
+
+
+def _initial_state(params, rule, economics) -> NaturalGradientState:
+    _checks.check_params(params)
+    dtype = pytree.scalar_dtype(params)
+    return NaturalGradientState(
+        count=jnp.zeros((), jnp.int32),
+        damping=jnp.asarray(rule.init(), dtype),
+        info=empty_info(dtype),
+        direction=economics.initial_direction(params),
+        preconditioner=economics.initial_preconditioner(params),
+    )
 
 
 def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
@@ -176,11 +337,6 @@ def _natural_direction(g, matvec, damping, solver, max_iters, rtol, options):
     x, sinfo = solver(matvec, b, damping=jnp.asarray(damping, dtype), max_iters=max_iters,
                       rtol=rtol, **options(safe))
     return pytree.scale(safe, x), gnorm, sinfo
-
-
-def _carried_direction(economics, ng):
-    """What the state carries for the next warm start: ng, or None."""
-    return ng if economics.warm_start else None
 
 
 def _next_damping(rule, lam, rho):
@@ -211,81 +367,6 @@ def _revised_damping(rule, state, loss_fn, params, loss, dtype):
     return jnp.where(first, state.damping, _next_damping(rule, state.damping, rho)), rho
 
 
-def natural_gradient_step(
-    apply_fn: Callable[[PyTree, Any], jax.Array],
-    params: PyTree,
-    state: NaturalGradientState,
-    grad_batch: tuple,
-    metric_batch=None,
-    family=None,
-    *,
-    learning_rate: Union[float, jax.Array],
-    damping=Constant(0.0),
-    metric: str = "fisher",
-    solver: Union[str, Callable] = "cg",
-    max_iters: int = 20,
-    rtol: Union[float, jax.Array] = 1e-4,
-    compute_rho: Optional[bool] = None,
-    economics: SolverEconomics = PAPER,
-) -> tuple[PyTree, NaturalGradientState, StepInfo]:
-    """One natural-gradient step θ ← θ − η (M + λI)⁻¹ ∇L(θ).
-
-    Args:
-      apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
-      params: θ (any pytree of float arrays).
-      state: from `natural_gradient_init` (holds λ), or the previous step.
-      grad_batch: `(inputs, targets)`: L and g are taken on it.
-      metric_batch: the metric's batch: `inputs`, `(inputs,)` or `(inputs, targets)`; the Fisher
-        needs inputs only (unlabeled data work), the covariance metrics and the Hessian need targets.
-        None: the gradient batch.
-      family: the output family (`natgrad.families`).
-      learning_rate: η (a float or a traced scalar).
-      damping: a damping rule (`natgrad.damping.Constant`, `LevenbergMarquardt`) or a number
-        (constant λ); λ itself lives in `state`.
-      metric: "fisher" (= "ggn"), "empirical_fisher" (uncentred covariance, eq. 13), "covariance"
-        (centred, eq. 12) or "hessian".
-      solver: "cg", "minres_qlp", or a callable with their signature.
-      max_iters, rtol: the solver's truncation (the paper: 20 and 1e-4).
-      compute_rho: compute ρ (one extra forward pass); default: when the damping rule needs it.
-      economics: the solve's economics (`natgrad.economics.SolverEconomics`: warm start,
-        preconditioner, progress truncation, metric sub-batch); default `PAPER`, none of them.
-        A warm start needs `state` from `natural_gradient_init(..., economics=economics)`.
-
-    Returns:
-      (new_params, new_state, StepInfo).
-    """
-    if family is None:
-        raise TypeError("natural_gradient_step needs an output family")
-    metric_kind(metric)  # reject an unknown name before tracing anything
-    rule = as_damping(damping)
-    solve = _solver(solver)
-    economics.check_solver(solve)
-    checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
-
-    loss, g, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch,
-                                               economics.metric_batch(grad_batch, metric_batch),
-                                               family, metric)
-    lam = state.damping
-    options = functools.partial(economics.solver_options, apply_fn, params, grad_batch, family,
-                                lam, state.direction)
-    ng, gnorm, sinfo = _natural_direction(g, matvec, lam, solve, max_iters, rtol, options)
-
-    dtype = pytree.scalar_dtype(params)
-    eta = jnp.asarray(learning_rate, dtype)
-    new_params = jax.tree_util.tree_map(lambda p, d: (p - eta * d).astype(p.dtype), params, ng)
-    if _needs_rho(rule, compute_rho):
-        x, t = grad_batch
-        rho = _reduction_ratio(mean_nll(apply_fn, x, t, family), new_params, loss, eta, g, ng, dtype)
-    else:
-        rho = jnp.full((), jnp.nan, dtype)
-    new_lam = _next_damping(rule, lam, rho)
-
-    info = _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype)
-    new_state = NaturalGradientState(state.count + 1, new_lam, info,
-                                     direction=_carried_direction(economics, ng))
-    return new_params, new_state, info
-
-
 def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric, need_loss):
     """(L or NaN, v ↦ M v) for the transformation: L on the gradient batch when ρ needs it or when
     it comes free with a shared linearization, the metric on the metric batch."""
@@ -299,17 +380,74 @@ def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric
     return jnp.full((), jnp.nan, dtype), metric_operator(apply_fn, params, batch, family, metric)
 
 
-def scale_by_natural_gradient(
+# --- the plain functions: the settings object made from their arguments -----------------------
+
+def natural_gradient_init(params: PyTree, damping=None, *,
+                          economics: SolverEconomics = PAPER) -> NaturalGradientState:
+    """The initial state for `natural_gradient_step` (λ from the damping rule or a number; None:
+    the economics'), in the parameters' floating dtype; with a warm-starting `economics`, a zero
+    direction, with a preconditioner its state (the state's structure is fixed here, so pass the
+    economics the steps will use). `NaturalGradient(...).init` is the same, from the one object
+    the steps use too."""
+    return _initial_state(params, as_damping(economics.damping if damping is None else damping),
+                          economics)
+
+
+def natural_gradient_step(
     apply_fn: Callable[[PyTree, Any], jax.Array],
-    family,
+    params: PyTree,
+    state: NaturalGradientState,
+    grad_batch: tuple,
+    metric_batch=None,
     *,
-    damping=Constant(0.0),
+    family: Family,
+    learning_rate: Union[float, jax.Array],
+    damping=None,
     metric: str = "fisher",
     solver: Union[str, Callable] = "cg",
-    max_iters: int = 20,
-    rtol: float = 1e-4,
+    max_iters: Optional[int] = None,
+    rtol: Union[float, jax.Array] = 1e-4,
     compute_rho: Optional[bool] = None,
     economics: SolverEconomics = PAPER,
+    checks: bool = False,
+) -> tuple[PyTree, NaturalGradientState, StepInfo]:
+    """One natural-gradient step θ ← θ − η (M + λI)⁻¹ ∇L(θ): `NaturalGradient(apply_fn, family,
+    ...).step(params, state, grad_batch, metric_batch)` with the paper's protocol as the default
+    economics (`PAPER`: 20 iterations, undamped unless `damping` is given).
+
+    Args:
+      apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
+      params: θ (any pytree of float arrays).
+      state: from `natural_gradient_init` (holds λ), or the previous step.
+      grad_batch, metric_batch: as for `NaturalGradient.step`.
+      family, learning_rate, metric, solver, rtol, compute_rho, checks: as for `NaturalGradient`
+        (keyword-only; `learning_rate` may be a traced scalar).
+      damping: a damping rule or a number (constant λ); None: the economics'. An adaptive rule's λ
+        lives in `state` (make it with the same rule); a constant's is the rule's value.
+      max_iters: the solver's iteration budget; None: the economics' (`PAPER`: 20).
+      economics: the solve's settings (`natgrad.economics.SolverEconomics`), default `PAPER`.
+
+    Returns:
+      (new_params, new_state, StepInfo).
+    """
+    settings = NaturalGradient(apply_fn, family, learning_rate=learning_rate, economics=economics,
+                               damping=damping, max_iters=max_iters, rtol=rtol, metric=metric,
+                               solver=solver, compute_rho=compute_rho, checks=checks)
+    return settings.step(params, state, grad_batch, metric_batch)
+
+
+def scale_by_natural_gradient(
+    apply_fn: Callable[[PyTree, Any], jax.Array],
+    family: Family,
+    *,
+    damping=None,
+    metric: str = "fisher",
+    solver: Union[str, Callable] = "cg",
+    max_iters: Optional[int] = None,
+    rtol: Union[float, jax.Array] = 1e-4,
+    compute_rho: Optional[bool] = None,
+    economics: SolverEconomics = PAPER,
+    checks: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Precondition the incoming updates by the damped metric: u ↦ (M + λI)⁻¹ u (no learning rate).
 
@@ -331,62 +469,26 @@ def scale_by_natural_gradient(
 
     Other extra arguments are ignored (a chain passes them to every link). The state is a
     `NaturalGradientState`; its `info` describes the last call. Arguments as for
-    `natural_gradient_step`.
+    `natural_gradient_step`; `NaturalGradient(...).scale_by()` is the same transformation.
     """
-    if family is None:
-        raise TypeError("scale_by_natural_gradient needs an output family")
-    metric_kind(metric)  # reject an unknown name when the transformation is built
-    rule = as_damping(damping)
-    solve = _solver(solver)
-    economics.check_solver(solve)
-    need_rho = _needs_rho(rule, compute_rho)
-
-    def init_fn(params):
-        state = natural_gradient_init(params, rule, economics=economics)
-        return state._replace(previous_params=params) if need_rho else state
-
-    def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, **extra):
-        del extra
-        if params is None:
-            raise ValueError("scale_by_natural_gradient needs params (the metric is taken at θ)")
-        if metric_batch is None and grad_batch is None:
-            raise ValueError("scale_by_natural_gradient needs metric_batch=inputs or "
-                             "(inputs, targets) (or grad_batch=(inputs, targets))")
-        if need_rho and grad_batch is None:
-            raise ValueError("ρ (Levenberg-Marquardt damping) needs grad_batch=(inputs, targets)")
-        checks.check_step(apply_fn, params, grad_batch, metric_batch, family)
-        checks.check_updates(updates, params)
-        loss, matvec = _transform_metric(apply_fn, params, grad_batch,
-                                         economics.metric_batch(grad_batch, metric_batch), family,
-                                         metric, need_rho)
-        dtype = pytree.scalar_dtype(params)
-        lam, rho = state.damping, jnp.full((), jnp.nan, dtype)
-        if need_rho:
-            lam, rho = _revised_damping(rule, state, mean_nll(apply_fn, *grad_batch, family),
-                                        params, loss, dtype)
-        options = functools.partial(economics.solver_options, apply_fn, params, grad_batch,
-                                    family, lam, state.direction)
-        ng, gnorm, sinfo = _natural_direction(updates, matvec, lam, solve, max_iters, rtol, options)
-        info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
-        previous = params if need_rho else None
-        return ng, NaturalGradientState(state.count + 1, lam, info, previous,
-                                        _carried_direction(economics, ng))
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return NaturalGradient(apply_fn, family, economics=economics, damping=damping,
+                           max_iters=max_iters, rtol=rtol, metric=metric, solver=solver,
+                           compute_rho=compute_rho, checks=checks).scale_by()
 
 
 def natural_gradient(
     apply_fn: Callable[[PyTree, Any], jax.Array],
-    family,
+    family: Family,
     learning_rate: Union[float, Callable[[jax.Array], jax.Array]],
     *,
-    damping=Constant(0.0),
+    damping=None,
     metric: str = "fisher",
     solver: Union[str, Callable] = "cg",
-    max_iters: int = 20,
-    rtol: float = 1e-4,
+    max_iters: Optional[int] = None,
+    rtol: Union[float, jax.Array] = 1e-4,
     compute_rho: Optional[bool] = None,
     economics: SolverEconomics = PAPER,
+    checks: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """The natural-gradient step as an optax optimizer: `scale_by_natural_gradient` chained with
     `optax.scale_by_learning_rate(learning_rate)`, so its updates are −η (M + λI)⁻¹ grads and
@@ -395,11 +497,11 @@ def natural_gradient(
 
     `learning_rate` is a float or an optax schedule (a function of the step count). The state is
     the chain's: `(NaturalGradientState, ScaleByScheduleState or EmptyState)`. The extra arguments
-    of `update` are those of `scale_by_natural_gradient`.
+    of `update` are those of `scale_by_natural_gradient`. Under `optax.inject_hyperparams` the
+    model function is not a schedule: `optax.inject_hyperparams(natgrad.natural_gradient,
+    static_args="apply_fn")(apply_fn, family, learning_rate=..., damping=...)` injects the
+    learning rate and a constant damping (docs/training_loop.md).
     """
-    return optax.chain(
-        scale_by_natural_gradient(apply_fn, family, damping=damping, metric=metric, solver=solver,
-                                  max_iters=max_iters, rtol=rtol, compute_rho=compute_rho,
-                                  economics=economics),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    return NaturalGradient(apply_fn, family, learning_rate=learning_rate, economics=economics,
+                           damping=damping, max_iters=max_iters, rtol=rtol, metric=metric,
+                           solver=solver, compute_rho=compute_rho, checks=checks).optax()

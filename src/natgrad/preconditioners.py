@@ -12,7 +12,8 @@ the uncentred covariance `natgrad.empirical_fisher_operator`, on the scale of th
 
 `squared_gradients` computes D with `jax.vmap` of `jax.grad` (per-example gradients, optionally
 in chunks to bound memory); `MartensDiagonal` turns it into M, in the form the solvers'
-`preconditioner=` takes (the diagonal of M as a pytree).
+`preconditioner=` takes (the diagonal of M as a pytree), and is a preconditioner of
+`natgrad.economics.SolverEconomics` (`init`/`refresh`/`inverse`; its state is the diagonal).
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+
+from .solvers import inverse_preconditioner
 
 PyTree = Any
 
@@ -78,10 +81,11 @@ class MartensDiagonal:
     """Martens' preconditioner M = (D + λ)^exponent, D from `squared_gradients` (hashable: a
     static argument of `jax.jit`).
 
-    Called by the optimizer as `MartensDiagonal()(apply_fn, params, inputs, targets, family, λ)`
-    on (a sub-batch of) the gradient batch; returns the diagonal of M as a pytree. An entry
-    with D + λ = 0 (a parameter no example's loss depends on, undamped) is set to 1: that
-    coordinate is left unpreconditioned rather than divided by 0.
+    `MartensDiagonal()(apply_fn, params, inputs, targets, family, λ)` returns the diagonal of M
+    as a pytree. An entry with D + λ = 0 (a parameter no example's loss depends on, undamped) is
+    set to 1: that coordinate is left unpreconditioned rather than divided by 0. As an economics
+    preconditioner its state is that diagonal, rebuilt at every step on (a sub-batch of) the
+    gradient batch.
     """
 
     exponent: float = 0.75
@@ -94,3 +98,16 @@ class MartensDiagonal:
             return jnp.where(m > 0, m, 1).astype(s.dtype)
 
         return jax.tree_util.tree_map(power, d)
+
+    def init(self, params) -> PyTree:
+        """The state before the first step: a diagonal of ones (no preconditioning)."""
+        return jax.tree_util.tree_map(jnp.ones_like, params)
+
+    def refresh(self, state, apply_fn, params, inputs, targets, family, damping) -> PyTree:
+        """The diagonal of M on this batch at λ = `damping` (rebuilt at every step)."""
+        del state
+        return self(apply_fn, params, inputs, targets, family, damping)
+
+    def inverse(self, state):
+        """v ↦ v / diag(M)."""
+        return inverse_preconditioner(state)

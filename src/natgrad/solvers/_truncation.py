@@ -19,11 +19,12 @@ def _concrete(value) -> bool:
 
 def check_truncation(max_iters, rtol) -> None:
     """Refuse, with one line naming the argument, `max_iters` < 1 and a negative or non-finite
-    `rtol` when they are concrete (traced values pass: they are only known inside the loop)."""
-    if _concrete(max_iters):
+    `rtol` when they are concrete (traced values pass: they are only known inside the loop;
+    None: not given here)."""
+    if max_iters is not None and _concrete(max_iters):
         if isinstance(max_iters, bool) or int(max_iters) != max_iters or max_iters < 1:
             raise ValueError(f"max_iters must be an integer >= 1, got {max_iters!r}")
-    if _concrete(rtol):
+    if rtol is not None and _concrete(rtol):
         value = float(rtol)
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")

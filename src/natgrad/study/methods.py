@@ -158,7 +158,7 @@ def _natural_gradient(apply, kind, hyper):
         else:
             metric_batch = (batch.metric_x, batch.metric_y)
         params, state, info = natgrad.natural_gradient_step(
-            apply, params, state, (batch.x, batch.y), metric_batch, FAMILY,
+            apply, params, state, (batch.x, batch.y), metric_batch, family=FAMILY,
             learning_rate=schedule(t), damping=rule, metric=metric, solver=solver,
             max_iters=max_iters, rtol=rtol)
         return params, state, StepRecord(

@@ -182,7 +182,7 @@ def steps(cfg, family_name):
         hf_params = jax.tree_util.tree_map(lambda p, d: p - eta * d, params, direction)
 
         ng_params, _, ng_info = natgrad.natural_gradient_step(
-            apply_fn, params, state, (x, t), None, family, learning_rate=eta, damping=lam,
+            apply_fn, params, state, (x, t), None, family=family, learning_rate=eta, damping=lam,
             metric="fisher", solver="cg", max_iters=max_iters, rtol=rtol)
         return hf_params, hf_info, ng_params, ng_info
 
