@@ -2,12 +2,14 @@
 # The benchmarks on one accelerator, in at most about 5 minutes, ending with one JSON line:
 #
 #   {"backend": ..., "device": ..., "curvature": {...}, "nistp": {...},
-#    "time_to_target": {"restricted_mnist": {...}, "autoencoder": {...}},
+#    "time_to_target": {"restricted_mnist": {...}, "autoencoder": {...}}, "data_parallel": {...},
 #    "order_job": {"steps": ..., "ms_per_step": ..., "paper_job_hours": ..., ...}, "seconds": ...}
 #
 # - curvature: benchmarks/bench_curvature.py (GGN product and 20-iteration step vs one gradient);
 # - nistp: benchmarks/bench_nistp.py (deformed images per second);
 # - time_to_target: benchmarks/bench_time_to_target.py --quick (seconds to the targets);
+# - data_parallel: benchmarks/bench_data_parallel.py on every device of the machine (the step with
+#   its batch sharded over all of them, against one device: equality and ms/step);
 # - order_job: one order-robustness training job with the paper's settings
 #   (workflow/configs/paper.yaml, `order:`: MLP 500 tanh, minibatches of 512, natural gradient with
 #   MINRES-QLP, 20 iterations, damping 3, lr .2, the NISTP stream pnist07) on the embedded `fonts`
@@ -30,11 +32,13 @@ if [[ "${SUITE_QUICK:-0}" == 1 ]]; then
   CURVATURE_ARGS=(--only mlp784-500-10_b512 --repeats 1)
   NISTP_ARGS=(--batch 256 --repeats 2)
   TTT_ARGS=(--quick --problems restricted_mnist --methods ng ng_paper adam --mnist-budget 2)
+  DP_ARGS=(--batch 256 --features 64 --hidden 32 --steps 3)
   ORDER_SAMPLES=2048 ORDER_HELDOUT=256
 else
   CURVATURE_ARGS=(--repeats 5 --shared)
   NISTP_ARGS=(--repeats 7)
   TTT_ARGS=(--quick)
+  DP_ARGS=(--batch 4096 --steps 10)
   ORDER_SAMPLES=${ORDER_SAMPLES:-524288} ORDER_HELDOUT=10000
 fi
 
@@ -45,6 +49,8 @@ echo "# nistp" >&2
 echo "# time to target" >&2
 "$PYTHON" benchmarks/bench_time_to_target.py "${TTT_ARGS[@]}" > "$OUT/time_to_target.log" \
   2> "$OUT/time_to_target.err"
+echo "# data parallel over every device" >&2
+"$PYTHON" benchmarks/bench_data_parallel.py "${DP_ARGS[@]}" > "$OUT/data_parallel.log"
 
 echo "# one order-robustness job (paper settings)" >&2
 # The job's settings through the study's own API: the paper config's order: section, resolved and
@@ -110,7 +116,8 @@ if found:
                  paper_job_hours=round(ms * job["paper_steps"] / 3.6e6, 2))
 result = {"backend": jax.default_backend(), "device": str(jax.devices()[0]),
           "curvature": last_json("curvature.log"), "nistp": last_json("nistp.log"),
-          "time_to_target": last_json("time_to_target.log"), "order_job": order,
+          "time_to_target": last_json("time_to_target.log"),
+          "data_parallel": last_json("data_parallel.log"), "order_job": order,
           "seconds": round(time.time() - start, 1), "logs": out}
 print(json.dumps(result))
 PY

@@ -128,7 +128,7 @@ def check_values(tree: Any, name: str) -> None:
     for path, leaf in _leaves(tree):
         if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
             checkify.check(jnp.all(jnp.isfinite(leaf)),
-                           f"{name}{jax.tree_util.keystr(path)} contains NaN or inf")
+                           f"{name}{jax.tree_util.keystr(path)} contain NaN or inf")
 
 
 def check_targets_in_range(apply_fn, params, inputs, targets, family, name: str) -> None:

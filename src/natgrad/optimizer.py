@@ -145,7 +145,8 @@ class NaturalGradient:
 
     def __post_init__(self):
         if self.family is None:
-            raise TypeError("NaturalGradient needs an output family (natgrad.families)")
+            raise TypeError("an output family is needed: family=natgrad.families.Categorical() "
+                            "or another natgrad.families.Family")
         if not isinstance(self.economics, SolverEconomics):
             raise TypeError(f"economics must be a natgrad.economics.SolverEconomics, got "
                             f"{self.economics!r}")
@@ -193,8 +194,7 @@ class NaturalGradient:
           needs inputs only (unlabeled data work), the covariance metrics and the Hessian need
           targets. None: the gradient batch.
         """
-        if isinstance(metric_batch, Family):
-            raise TypeError("metric_batch is an output family: pass it as family=...")
+        _refuse_family_as_batch(metric_batch)
         self._check_inputs(params, grad_batch, metric_batch)
         economics, rule = self.economics, self.rule
         loss, g, matvec = loss_gradient_and_metric(
@@ -302,6 +302,11 @@ class NaturalGradient:
         return ng if self.economics.warm_start else None
 
 
+def _refuse_family_as_batch(metric_batch):
+    if isinstance(metric_batch, Family):
+        raise TypeError("metric_batch is an output family: pass it as family=...")
+
+
 def _initial_state(params, rule, economics) -> NaturalGradientState:
     _checks.check_params(params)
     dtype = pytree.scalar_dtype(params)
@@ -400,7 +405,7 @@ def natural_gradient_step(
     grad_batch: tuple,
     metric_batch=None,
     *,
-    family: Family,
+    family: Optional[Family] = None,
     learning_rate: Union[float, jax.Array],
     damping=None,
     metric: str = "fisher",
@@ -430,6 +435,7 @@ def natural_gradient_step(
     Returns:
       (new_params, new_state, StepInfo).
     """
+    _refuse_family_as_batch(metric_batch)
     settings = NaturalGradient(apply_fn, family, learning_rate=learning_rate, economics=economics,
                                damping=damping, max_iters=max_iters, rtol=rtol, metric=metric,
                                solver=solver, compute_rho=compute_rho, checks=checks)
