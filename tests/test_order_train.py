@@ -145,6 +145,23 @@ def test_nan_stops_the_run_naming_the_job(problem, tmp_path):
         assert int(z["step"]) == 4
 
 
+def test_bad_labels_stop_a_natural_gradient_run_at_the_chunk_naming_the_check(problem, tmp_path):
+    """The study runs the step with its run-time checks on: a label outside the classes (which
+    would otherwise give a NaN loss while the parameters move) stops the run, naming the check."""
+    from natgrad.study.checked import CheckFailedError
+
+    def mislabelled(data, positions, segment, resample):
+        x, y = problem.sample(data, positions, segment, resample)
+        return x, jnp.where(positions >= 100, CLASSES + 7, y)
+
+    bad = dataclasses.replace(problem, sample=mislabelled)
+    with pytest.raises(CheckFailedError) as err:
+        train.run_jobs(job("ng"), bad, 2, [1], 5, log=quiet)
+    msg = str(err.value)
+    assert "steps 4-8 of order_train[method=ng" in msg  # position 100 is in step 6
+    assert "grad_batch targets are out of range for Categorical" in msg
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

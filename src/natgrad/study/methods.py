@@ -21,7 +21,8 @@ Kinds (paper §5-6, appendix 8.5-8.8; hyper-parameter keys in `HYPER_KEYS`):
   minibatch;
 - `kfac`: kfac-jax's K-FAC (not jittable: see `natgrad.study.kfac`).
 
-The natural-gradient kinds run the library's public step, `natgrad.natural_gradient_step`.
+The natural-gradient kinds run the library's public step, `natgrad.natural_gradient_step`, with
+its run-time checks on (the study's loops run under checkify: `natgrad.study.checked`).
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ def _first_order(apply, transform):
     return transform.init, update
 
 
-def _natural_gradient(apply, kind, hyper):
+def _natural_gradient(apply, kind, hyper, checks):
     metric = "empirical_fisher" if kind == "covariance" else "fisher"
     rule = damping_rule(hyper)
     schedule = learning_rate_schedule(hyper)
@@ -160,7 +161,7 @@ def _natural_gradient(apply, kind, hyper):
         params, state, info = natgrad.natural_gradient_step(
             apply, params, state, (batch.x, batch.y), metric_batch, family=FAMILY,
             learning_rate=schedule(t), damping=rule, metric=metric, solver=solver,
-            max_iters=max_iters, rtol=rtol)
+            max_iters=max_iters, rtol=rtol, checks=checks)
         return params, state, StepRecord(
             jnp.asarray(info.loss, jnp.float32), jnp.asarray(info.iterations, jnp.int32),
             jnp.asarray(info.relative_residual, jnp.float32), jnp.asarray(info.damping, jnp.float32),
@@ -169,16 +170,17 @@ def _natural_gradient(apply, kind, hyper):
     return init, update
 
 
-def build_method(kind, hyper, apply):
+def build_method(kind, hyper, apply, *, checks=True):
     """The method `kind` (one of `KINDS` but `kfac`) with hyper-parameters `hyper` for the model
-    function `apply(params, x) -> logits`."""
+    function `apply(params, x) -> logits`; `checks`: the natural-gradient step's run-time checks
+    (its caller then runs it under checkify, `natgrad.study.checked`)."""
     if kind == "msgd":
         init, update = _first_order(apply, optax.sgd(learning_rate_schedule(hyper),
                                                      momentum=float(hyper["momentum"]) or None))
     elif kind == "adam":
         init, update = _first_order(apply, optax.adam(learning_rate_schedule(hyper)))
     elif kind in METRIC_SOURCE:
-        init, update = _natural_gradient(apply, kind, hyper)
+        init, update = _natural_gradient(apply, kind, hyper, checks)
     else:
         raise ValueError(f"unknown jittable method kind {kind!r}; one of "
                          f"{', '.join(k for k in KINDS if k != 'kfac')}")

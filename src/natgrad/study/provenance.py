@@ -21,7 +21,8 @@ PACKAGES = ("natgrad", "jax", "jaxlib", "flax", "optax", "kfac-jax", "numpy", "s
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/natgrad
 _LIBRARY = ("*.py", "solvers/*.py")
 _STUDY = ("study/config.py", "study/methods.py", "study/model.py", "study/stores.py",
-          "study/provenance.py", "study/checkpoints.py", "study/data/**/*.py")
+          "study/provenance.py", "study/checkpoints.py", "study/checked.py",
+          "study/data/**/*.py")
 #: The source files each job kind runs (globs under src/natgrad).
 JOB_CODE = {
     "order_data": _STUDY + ("study/order/problem.py", "study/order/spec.py", "study/order/cli.py"),

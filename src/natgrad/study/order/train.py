@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study import checkpoints, stores
+from natgrad.study.checked import checked, raise_failed
 from natgrad.study.provenance import settings_digest
 from natgrad.study.methods import Batch, StepRecord, build_method
 from natgrad.study.model import build_model
@@ -101,13 +102,11 @@ def _compiled(job_cfg, problem, vmapped):
     if key not in _COMPILED:
         model = build_model(job_cfg["model"], problem.num_classes)
         hyper = job_cfg["hyper"]
-        method = build_method(hyper["kind"], hyper, model.apply)
+        method = build_method(hyper["kind"], hyper, model.apply, checks=not vmapped)
         chunk = make_chunk(method, problem.sample, job_cfg)
-        if vmapped:
-            chunk_fn = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0, None)),
-                               static_argnums=5)
-        else:
-            chunk_fn = jax.jit(chunk, static_argnums=5)
+        # vmapped resamples run unchecked (see `checked`); the host's finiteness check remains
+        chunk_fn = checked(chunk, static_argnames="length",
+                           in_axes=(0, None, None, None, 0) if vmapped else None)
         error, probabilities = make_eval(model.apply, job_cfg.get("eval_batch_size", 4096))
         _COMPILED[key] = (problem, model, method, chunk_fn, error, probabilities)
     return _COMPILED[key][1:]
@@ -191,9 +190,11 @@ class _Run:
         chunks_done = step // self.every
         while step < self.n_steps:
             length = min(self.every, self.n_steps - step)
-            carry, diag = self.chunk_fn(carry, self.data, jnp.int32(step),
-                                        jnp.int32(self.segment),
-                                        self.r_arr if self.vmapped else self.r_arr[0], length)
+            error, (carry, diag) = self.chunk_fn(carry, self.data, jnp.int32(step),
+                                                 jnp.int32(self.segment),
+                                                 self.r_arr if self.vmapped else self.r_arr[0],
+                                                 length=length)
+            raise_failed(error, f"steps {step}-{step + length} of {'; '.join(self.names)}")
             diag = {k: np.asarray(v).reshape(shape + (length,)) for k, v in diag.items()}
             _check_finite(carry, diag, self.vmapped, self.names, step + length)
             for k, v in diag.items():

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from natgrad.study import methods
+from natgrad.study.checked import checked, raise_failed
 
 
 def sample(key, n, size):
@@ -111,14 +112,16 @@ class CompiledRunner:
         ident = (self.kind, self.model, _freeze(self.hyper),
                  _signature(params, state, self.data, key))
         if ident not in _EXECUTABLES:
-            fn = jax.jit(self._loop)
+            fn = checked(self._loop)
             _EXECUTABLES[ident] = fn.lower(params, state, self.data, key, jnp.int32(0),
                                            jnp.int32(1)).compile()
         return _EXECUTABLES[ident]
 
     def run(self, params, state, key, t0, n):
-        return self.compile(params, state, key)(params, state, self.data, key, jnp.int32(t0),
-                                                jnp.int32(n))
+        error, out = self.compile(params, state, key)(params, state, self.data, key,
+                                                      jnp.int32(t0), jnp.int32(n))
+        raise_failed(error, f"{self.kind} updates {t0}-{t0 + n}")
+        return out
 
 
 class KFACRunner:
