@@ -122,6 +122,23 @@ def test_page_code_runs(path, section, page_sandbox):
     run_blocks(path, code_blocks)
 
 
+#: The modules whose every exported name docs/examples.md shows in running code.
+EXAMPLE_MODULES = ("natgrad", "natgrad.families", "natgrad.damping", "natgrad.economics",
+                   "natgrad.preconditioners", "natgrad.kronecker", "natgrad.solvers",
+                   "natgrad.pytree")
+
+
+def test_every_public_name_has_a_running_example():
+    import importlib
+
+    code = "\n".join(b.code for b in blocks((DOCS / "examples.md").read_text(encoding="utf-8"))
+                     if b.runs)
+    missing = [f"{module}.{name}" for module in EXAMPLE_MODULES
+               for name in importlib.import_module(module).__all__
+               if not re.search(rf"\b{re.escape(name)}\b", code)]
+    assert not missing, f"docs/examples.md has no running example of {', '.join(missing)}"
+
+
 # The extraction itself.
 
 PAGE = """\
