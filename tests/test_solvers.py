@@ -3,6 +3,8 @@
 Every matrix is small and seeded; each solve goes through `jax.jit` so the tests also check that
 the solvers trace (lax loops, traced damping/rtol, no host round-trips).
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -397,3 +399,86 @@ def test_solver_info_and_flags_are_documented():
     assert flags == list(range(10)) == sorted(FLAG_NAMES)  # stable numbers: the study records them
     assert all(FLAG_NAMES[f].upper() in solvers.__doc__ for f in flags)
     assert set(solvers.__all__) >= {"cg", "minres_qlp", "SolverInfo", "CONVERGED", "MAX_ITERS"}
+
+
+# --------------------------------------------------------------------------------------------
+# Impossible arguments, and a traced rtol that cannot be refused.
+
+
+REFUSED = [
+    ("max_iters", dict(max_iters=0)),
+    ("max_iters", dict(max_iters=-3)),
+    ("max_iters", dict(max_iters=2.5)),
+    ("rtol", dict(rtol=-1.0)),
+    ("rtol", dict(rtol=float("nan"))),
+    ("rtol", dict(rtol=jnp.inf)),
+    ("damping", dict(damping=-0.5)),
+    ("damping", dict(damping=float("nan"))),
+    ("damping", dict(damping=-jnp.inf)),
+    ("damping", dict(damping=np.float32(-1.0))),
+]
+
+
+@pytest.mark.parametrize("name,kw", REFUSED, ids=[f"{n}={v}" for n, kw in REFUSED
+                                                  for v in kw.values()])
+@pytest.mark.parametrize("solver", SOLVERS, ids=IDS)
+def test_impossible_arguments_are_refused(solver, name, kw):
+    b = jnp.ones(3)
+    with pytest.raises(ValueError, match=name) as error:
+        solver(lambda v: v, b, **kw)
+    assert "\n" not in str(error.value) and "got" in str(error.value)
+    # a concrete value is refused at trace time under jit too
+    with pytest.raises(ValueError, match=name):
+        jax.jit(lambda b: solver(lambda v: v, b, **kw))(b)
+
+
+@pytest.mark.parametrize("rtol", [-1.0, -1e-3, np.nan, np.inf])
+@pytest.mark.parametrize("solver", SOLVERS, ids=IDS)
+def test_traced_invalid_rtol_runs_the_rtol_zero_solve(x64, solver, rtol):
+    """A traced rtol cannot be refused: a negative or non-finite one acts as 0, so the solve runs
+    (before, CG reported CONVERGED after 0 iterations for rtol = −1: tol² = rtol²‖b‖²)."""
+    rng = np.random.default_rng(30)
+    a = _sym(rng.uniform(0.1, 100.0, 30), seed=31)
+    b = rng.standard_normal(30)
+    x, info = _solve(solver, a, b, rtol=rtol, max_iters=10)
+    x_ref, ref = _solve(solver, a, b, rtol=0.0, max_iters=10)
+    assert int(info.flag) == int(ref.flag) == MAX_ITERS
+    assert int(info.iterations) == int(ref.iterations) == 10
+    np.testing.assert_array_equal(x, x_ref)
+    assert float(info.relative_residual) == float(ref.relative_residual) > 0
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=IDS)
+def test_traced_negative_rtol_converges_only_on_a_zero_residual(x64, solver):
+    """On a system solved exactly in one iteration the rtol = 0 test holds (‖r‖ = 0): CONVERGED
+    is then reported, for the residual test that really passed."""
+    x, info = _solve(solver, 2.0 * np.eye(4), np.ones(4), rtol=-1.0, max_iters=10)
+    np.testing.assert_array_equal(x, np.full(4, 0.5))
+    assert int(info.flag) == CONVERGED and int(info.iterations) == 1
+    assert float(info.relative_residual) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# CG's loop at the hardware's cost.
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's copy insertion")
+@pytest.mark.parametrize("options", ["plain", "x0", "preconditioner"])
+def test_cg_loop_copies_no_vector(options):
+    """XLA:CPU updates every loop-carried vector in place: inside a computation that makes b (a
+    natural-gradient step) the compiled solve copies no parameter-sized array; with b the
+    caller's buffer, only r's first value is a copy of it."""
+    b = {"w": jnp.ones((300, 200), jnp.float32), "b": jnp.ones((200,), jnp.float32)}
+    d = jax.tree_util.tree_map(lambda leaf: leaf + 1.0, b)
+    kw = {"x0": dict(x0=d), "preconditioner": dict(preconditioner=d), "plain": {}}[options]
+
+    def solve(b):
+        return cg(lambda v: jax.tree_util.tree_map(jnp.multiply, d, v), b, damping=1e-3,
+                  max_iters=20, rtol=0.0, **kw)
+
+    def copies(fn):
+        hlo = jax.jit(fn).lower(b).compile().as_text()
+        return len(re.findall(r"f32\[300,200\]\{[0-9,]*\} copy\(", hlo))
+
+    assert copies(lambda g: solve(jax.tree_util.tree_map(lambda leaf: 0.5 * leaf, g))) == 0
+    assert copies(solve) <= 1

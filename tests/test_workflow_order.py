@@ -27,7 +27,7 @@ TINY = {
                "rtol": 1.0e-4},
     },
     "calibration": None,
-    "frontier": {"msgd": [0.1, 0.3], "ng": [0.05, 0.8]},
+    "frontier": {"msgd": [0.1], "ng": [0.05, 0.8]},  # NG brackets; MSGD needs one rate
     "plot": {"format": "png", "dpi": 60},
 }
 
@@ -74,7 +74,7 @@ def test_store_dims_and_values(study):
                                            "resample", "eval")
     assert "probabilities" not in ds  # the held-out outputs stay in the runs' stores
     assert list(ds["optimizer"].values) == ["msgd", "ng"]
-    assert list(ds["learning_rate"].values) == [0.05, 0.1, 0.3, 0.8]
+    assert list(ds["learning_rate"].values) == [0.05, 0.1, 0.8]
     assert list(ds["segment"].values) == [0, 1] and list(ds["resample"].values) == [0, 1]
     assert list(ds["seed"].values) == [0]
     assert ds["variance"].dims == ("optimizer", "learning_rate", "segment")

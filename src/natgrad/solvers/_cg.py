@@ -5,10 +5,17 @@ x = 0 or from a given `x0` (a warm start). The loop is a `lax.while_loop`: jitta
 differentiable-free, no host round-trips. Each iteration costs one product with A plus a handful
 of fused vector updates (tree_map over the leaves, nothing is ravelled); a preconditioner adds one
 application of M⁻¹ and one inner product, progress truncation one inner product.
+
+The loop is written so that XLA updates every loop-carried vector in place: the search direction
+is updated at the top of an iteration (p_k = z_{k-1} + β_k p_{k-1}, from p_0 = −0 and β_1 = 0),
+where its old value has no other reader, instead of at the end, where x's update still reads it
+and XLA:CPU copied it every iteration. p_0 is −0 rather than 0 because −0 + z = z for every z
+(so p_1 is z_0 bit for bit) and so that XLA does not merge it with x_0 = 0 into one buffer that
+it would then copy. The iterates are the same bits as with the update at the end.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +33,27 @@ from ._info import (
 )
 from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
+from ._truncation import checked_arguments
 
 PyTree = Any
 
 _RUNNING = -1
+
+
+class _State(NamedTuple):
+    """The loop's carry. z = M⁻¹r (None without a preconditioner); p is the direction of the
+    last iteration and beta the β that turns it into the next one; flag is −1 while running."""
+
+    x: PyTree
+    r: PyTree
+    z: Optional[PyTree]
+    p: PyTree
+    beta: jax.Array
+    rs: jax.Array  # ‖r‖²
+    rz: jax.Array  # rᵀz
+    k: jax.Array
+    flag: jax.Array
+    history: Optional[jax.Array]  # φ(x_0), φ(x_1), … for the progress rule
 
 
 def _start(op, b, bnorm2, x0):
@@ -69,10 +93,10 @@ def cg(
         A + damping·I positive definite).
       b: right-hand side, any pytree of floating arrays (e.g. flax params).
       damping: λ ≥ 0 added to the diagonal; a Python float or a traced scalar.
-      max_iters: maximum number of iterations (products with A): an int, or a traced integer scalar
-        (a Python int when `progress` is given).
+      max_iters: maximum number of iterations (products with A), ≥ 1: an int, or a traced integer
+        scalar (a Python int when `progress` is given).
       rtol: stop once ‖r‖ ≤ rtol·‖b‖ with r = b − (A + λI)x (the usual relative residual, also
-        with a preconditioner).
+        with a preconditioner); finite and ≥ 0. A traced rtol that is not acts as 0.
       x0: the first iterate (a warm start; shaped like `b`), default 0. Its residual costs one
         product with A before the loop. With b = 0 the solution 0 is returned, whatever x0.
       preconditioner: None, a function v ↦ M⁻¹ v, or the diagonal of M as a pytree shaped like
@@ -86,10 +110,13 @@ def cg(
       CG returns CONVERGED, MAX_ITERS, PROGRESS, NEGATIVE_CURVATURE (pᵀ(A+λI)p ≤ 0: x is the last
       iterate before it), BREAKDOWN (non-finite numbers from matvec or x0) or ZERO_RHS (b = 0,
       x = 0). relative_residual is the recursively updated residual norm over ‖b‖.
+
+    Raises:
+      ValueError: a concrete max_iters < 1, or a negative or non-finite concrete rtol or damping
+        (one line naming the argument and the value).
     """
     dtype = t.scalar_dtype(b)
-    damping = jnp.asarray(damping, dtype)
-    rtol = jnp.asarray(rtol, dtype)
+    damping, rtol = checked_arguments(damping, max_iters, rtol, dtype)
     op = t.damped(matvec, damping)
     inverse = inverse_preconditioner(preconditioner)
 
@@ -99,49 +126,49 @@ def cg(
 
     x, r = _start(op, b, bnorm2, x0)
     rr = bnorm2 if x0 is None else t.vdot(r, r)
-    z = r if inverse is None else inverse(r)
+    z = None if inverse is None else inverse(r)
     rz = rr if inverse is None else t.vdot(r, z)
     init_flag = jnp.where(
         bnorm2 == 0, ZERO_RHS, jnp.where(jnp.isfinite(rr) & jnp.isfinite(rz), _RUNNING, BREAKDOWN)
     ).astype(jnp.int32)
     history = _progress_history(progress, max_iters, b, x, r)
-    # State: x, r, p, ‖r‖², rᵀM⁻¹r, iteration count, flag (−1 while running), φ history or None.
-    init = (x, r, z, rr, rz, jnp.zeros((), jnp.int32), init_flag, history)
+    # −0, not 0: see the module docstring.
+    p0 = jax.tree_util.tree_map(lambda leaf: jnp.full_like(leaf, -0.0), b)
+    init = _State(x, r, z, p0, zero, rr, rz, jnp.zeros((), jnp.int32), init_flag, history)
 
-    def cond(state):
-        _, _, _, rs, _, k, flag, _ = state
-        return (flag == _RUNNING) & (k < max_iters) & (rs > tol2)
+    def cond(s):
+        return (s.flag == _RUNNING) & (s.k < max_iters) & (s.rs > tol2)
 
-    def body(state):
-        x, r, p, rs, rz, k, _, history = state
+    def body(s):
+        p = t.axpy(s.beta, s.p, s.r if inverse is None else s.z)
         ap = op(p)
         pap = t.vdot(p, ap)
-        alpha = rz / pap
+        alpha = s.rz / pap
         bad = ~(jnp.isfinite(pap) & jnp.isfinite(alpha))
         negative = ~bad & (pap <= 0)
         ok = ~(bad | negative)
         alpha = jnp.where(ok, alpha, zero)  # a refused step leaves x and r unchanged
-        x = t.axpy(alpha, p, x)
-        r = t.axpy(-alpha, ap, r)
-        rs_new = jnp.where(ok, t.vdot(r, r), rs)
+        x = t.axpy(alpha, p, s.x)
+        r = t.axpy(-alpha, ap, s.r)
+        rs = jnp.where(ok, t.vdot(r, r), s.rs)
         if inverse is None:
-            z, rz_new = r, rs_new
+            z, rz = None, rs
         else:
             z = inverse(r)
-            rz_new = jnp.where(ok, t.vdot(r, z), rz)
-        beta = rz_new / rz
-        p = t.axpy(beta, p, z)
+            rz = jnp.where(ok, t.vdot(r, z), s.rz)
         flag = jnp.where(bad, BREAKDOWN, jnp.where(negative, NEGATIVE_CURVATURE, _RUNNING))
+        history = s.history
         if progress is not None:
-            i = k + 1
+            i = s.k + 1
             phi = -0.5 * t.vdot(t.axpy(1.0, b, r), x)
             history = history.at[i].set(phi)
             window = progress.window(i)
-            stalled = progress.stalled(i, phi, history[i - window], window) & (rs_new > tol2)
+            stalled = progress.stalled(i, phi, history[i - window], window) & (rs > tol2)
             flag = jnp.where(ok & stalled, PROGRESS, flag)
-        return x, r, p, rs_new, rz_new, k + 1, flag.astype(jnp.int32), history
+        return _State(x, r, z, p, rz / s.rz, rs, rz, s.k + 1, flag.astype(jnp.int32), history)
 
-    x, _, _, rs, _, k, flag, _ = lax.while_loop(cond, body, init)
+    final = lax.while_loop(cond, body, init)
+    x, rs, k, flag = final.x, final.rs, final.k, final.flag
 
     safe_b2 = jnp.where(bnorm2 > 0, bnorm2, 1)
     relres = jnp.where(bnorm2 > 0, jnp.sqrt(rs / safe_b2), zero)

@@ -80,6 +80,7 @@ from ._info import (
     SolverInfo,
 )
 from ._preconditioner import inverse_preconditioner
+from ._truncation import checked_arguments
 
 PyTree = Any
 
@@ -135,11 +136,13 @@ def minres_qlp(
     Args:
       matvec: linear map v ↦ A v on pytrees shaped like `b`; A must be symmetric.
       b: right-hand side, any pytree of floating arrays (e.g. flax params).
-      damping: λ added to the diagonal; a Python float or a traced scalar.
-      max_iters: maximum number of iterations (products with A): an int, or a traced integer scalar.
+      damping: λ ≥ 0 added to the diagonal; a Python float or a traced scalar.
+      max_iters: maximum number of iterations (products with A), ≥ 1: an int, or a traced integer
+        scalar.
       rtol: stop once ‖b − (A+λI)x‖ ≤ rtol·‖b‖ (CONVERGED), or, for an inconsistent system, once
         the least-squares optimality ‖(A+λI)r‖ ≤ rtol·‖A+λI‖·‖r‖ holds (LEAST_SQUARES: x is then
-        the minimum-length least-squares solution, and relative_residual is ‖r‖/‖b‖ > rtol).
+        the minimum-length least-squares solution, and relative_residual is ‖r‖/‖b‖ > rtol);
+        finite and ≥ 0. A traced rtol that is not acts as 0.
       maxxnorm: bound on ‖x‖: the component that would cross it is dropped and the solve stops
         (XNORM_LIMIT). On singular inconsistent systems this is what stops the iteration near
         the end of the Krylov space; a bound closer to the expected ‖x‖ stops it sooner.
@@ -166,6 +169,10 @@ def minres_qlp(
       `natgrad.solvers`). relative_residual comes from the QLP recurrences (no extra product with
       A; for a dropped last component it is that of the returned x); it equals ‖b − (A+λI)x‖/‖b‖
       in exact arithmetic.
+
+    Raises:
+      ValueError: a concrete max_iters < 1, or a negative or non-finite concrete rtol or damping
+        (one line naming the argument and the value).
     """
     dtype = t.scalar_dtype(b)
     eps = jnp.finfo(dtype).eps
@@ -173,9 +180,8 @@ def minres_qlp(
     scale = float(jnp.finfo(jnp.float64).eps) / float(eps)
     acondlim = _ACONDLIM * scale if acondlim is None else acondlim
     trancond = _TRANCOND * scale if trancond is None else trancond
-    damping, rtol, maxxnorm, acondlim, trancond = (
-        jnp.asarray(v, dtype) for v in (damping, rtol, maxxnorm, acondlim, trancond)
-    )
+    damping, rtol = checked_arguments(damping, max_iters, rtol, dtype)
+    maxxnorm, acondlim, trancond = (jnp.asarray(v, dtype) for v in (maxxnorm, acondlim, trancond))
     op = t.damped(matvec, damping)
     inverse = inverse_preconditioner(preconditioner)
     limits = dict(max_iters=max_iters, rtol=rtol, maxxnorm=maxxnorm, acondlim=acondlim,

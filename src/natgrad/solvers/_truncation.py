@@ -1,16 +1,17 @@
-"""The truncation arguments every solver takes, checked where they are known.
+"""The arguments every solver takes (`damping`, `max_iters`, `rtol`), checked where they are known.
 
-`max_iters` and `rtol` may be traced (a learning-rate-style schedule of the truncation), so only
-concrete values can be refused here; a traced negative `rtol` is made harmless by the solvers
-themselves (they never report CONVERGED for it).
+They may be traced (e.g. injected hyper-parameters), so only concrete values can be refused; a
+traced negative or non-finite `rtol` acts as 0, so a solver never reports CONVERGED for a residual
+test it did not pass.
 """
 from __future__ import annotations
 
 import math
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["check_truncation"]
+__all__ = ["check_truncation", "checked_arguments"]
 
 
 def _concrete(value) -> bool:
@@ -28,3 +29,18 @@ def check_truncation(max_iters, rtol) -> None:
         value = float(rtol)
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+
+
+def checked_arguments(damping, max_iters, rtol, dtype):
+    """`damping` and `rtol` as scalars of `dtype`, after refusing, with one line naming the
+    argument, a concrete `max_iters` < 1, a negative or non-finite `rtol` or `damping`. A traced
+    `rtol` that is negative or not finite acts as 0 (the solve runs to max_iters and never reports
+    CONVERGED for a residual test it did not pass); a traced `damping` is taken as it is."""
+    check_truncation(max_iters, rtol)
+    if _concrete(damping):
+        value = float(damping)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"damping must be a finite number >= 0, got {damping!r}")
+    rtol = jnp.asarray(rtol, dtype)
+    rtol = jnp.where(jnp.isfinite(rtol) & (rtol >= 0), rtol, jnp.zeros_like(rtol))
+    return jnp.asarray(damping, dtype), rtol
