@@ -1,8 +1,9 @@
 """A natural-gradient step data-parallel over every device: the same step as on one device.
 
-The gradient batch (and so the metric's rows, a leading sub-batch of it under the recommended
-economics) is sharded over a one-axis `jax.sharding.Mesh` ("batch") of all devices; the parameters
-and the optimizer state are replicated. Under `jax.jit` XLA's SPMD partitioner then computes the
+The gradient batch, on which the metric is taken too (the recommended economics with
+`metric_fraction=1`: a leading fraction of a sharded batch would sit on the first device), is
+sharded over a one-axis `jax.sharding.Mesh` ("batch") of all devices; the parameters and the
+optimizer state are replicated. Under `jax.jit` XLA's SPMD partitioner then computes the
 forward pass, the gradient and every metric-vector product on each device's rows and reduces them
 over devices (all-reduce) inside the compiled step: the solver's inner products see the whole
 batch. Nothing in natgrad knows about devices.
@@ -19,6 +20,7 @@ on one device (`max_relative_difference`), whether the compiled step all-reduces
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -70,8 +72,9 @@ def main(argv=None):
     if a.batch % len(devices):
         raise SystemExit(f"--batch {a.batch} is not a multiple of the {len(devices)} devices")
     apply_fn, params, x, y = problem(a.batch, a.features, a.hidden, 10)
+    economics = dataclasses.replace(natgrad.economics.RECOMMENDED, metric_fraction=1.0)
     settings = natgrad.NaturalGradient(apply_fn, natgrad.families.Categorical(), learning_rate=0.5,
-                                       economics=natgrad.economics.RECOMMENDED)
+                                       economics=economics)
     one, ms_one, _ = run(settings, params, (x, y), a.steps)
     mesh = Mesh(np.array(devices), ("batch",))
     many, ms_many, hlo = run(settings, params, (x, y), a.steps,

@@ -137,6 +137,7 @@ def test_schedule_learning_rate_follows_the_step_count(x64):
      "learning_rate"),
     (lambda: natgrad.NaturalGradient(_apply, FAMILY, metric="fischer"), "fischer"),
     (lambda: natgrad.NaturalGradient(_apply, FAMILY, solver="gmres"), "gmres"),
+    (lambda: natgrad.NaturalGradient(_apply, FAMILY, compute_rho=False), "compute_rho"),
     (lambda: dmp.Constant(-1.0), "value"),
     (lambda: dmp.LevenbergMarquardt(initial=-2.0), "initial"),
     (lambda: dmp.LevenbergMarquardt(initial=float("nan")), "initial"),
@@ -209,6 +210,19 @@ def test_checks_pass_clean_data_and_cost_nothing_when_off():
     assert " check[" not in str(jax.make_jaxpr(off.step)(params, off.init(params), (x, y)))
     with pytest.raises(ValueError, match="checkify"):
         jax.jit(ng.step)(params, ng.init(params), (x, y))
+
+
+def test_checks_catch_a_state_made_for_another_damping_rule():
+    """The plain functions take the damping twice: a Levenberg-Marquardt step from a state made
+    with the default (λ = 0) is named by the checks."""
+    params, x, y = _problem()
+    step = checkify.checkify(jax.jit(lambda p, s: natgrad.natural_gradient_step(
+        _apply, p, s, (x, y), family=FAMILY, learning_rate=0.1,
+        damping=dmp.LevenbergMarquardt(1.0), checks=True)))
+    error, _ = step(params, natgrad.natural_gradient_init(params))
+    assert "damping is outside LevenbergMarquardt's" in error.get()
+    error, _ = step(params, natgrad.natural_gradient_init(params, dmp.LevenbergMarquardt(1.0)))
+    assert error.get() is None
 
 
 def test_checks_catch_a_negative_injected_damping():

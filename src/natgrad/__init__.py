@@ -1,8 +1,8 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
-The library (families, curvature, pytree, solvers, damping, preconditioners, kronecker,
-economics, state, optimizer) imports only jax and optax; `natgrad.models` (flax models for the
-tests, benchmarks and study) needs flax, installed by `pip install natgrad[models]`, and is not
+The library (families, curvature, pytree, solvers, damping, preconditioners, economics, state,
+optimizer) imports only jax and optax; `natgrad.models` (flax models) and `natgrad.kronecker`
+(which finds flax layers) need flax, installed by `pip install natgrad[models]`, and are not
 imported here. The study (`natgrad.study`) builds on the library and is never imported from here.
 
 Start with `natgrad.NaturalGradient(apply_fn, family, learning_rate=...)`: one settings object

@@ -23,7 +23,7 @@ from jax.experimental import checkify
 from .curvature import split_metric_batch
 
 __all__ = ["check_params", "check_updates", "check_step", "check_values",
-           "check_targets_in_range", "check_scalar", "check_batches"]
+           "check_targets_in_range", "check_scalar", "check_damping", "check_batches"]
 
 
 def _leaves(tree):
@@ -144,6 +144,17 @@ def check_scalar(value, name: str) -> None:
     """Run-time check (checkify): a traced hyper-parameter is finite and ≥ 0."""
     value = jnp.asarray(value)
     checkify.check(jnp.isfinite(value) & (value >= 0), f"{name} must be finite and >= 0")
+
+
+def check_damping(rule, damping) -> None:
+    """Run-time check (checkify): λ is finite, ≥ 0 and within the rule's [minimum, maximum] when
+    it has them (a state made with another rule, e.g. λ = 0 for Levenberg-Marquardt, fails)."""
+    check_scalar(damping, "damping")
+    low, high = getattr(rule, "minimum", None), getattr(rule, "maximum", None)
+    if low is not None and high is not None:
+        checkify.check((damping >= low) & (damping <= high),
+                       f"damping is outside {type(rule).__name__}'s [{low}, {high}]: make the "
+                       "state with the rule the steps use")
 
 
 def check_batches(apply_fn, params, grad_batch, metric_batch, family) -> None:

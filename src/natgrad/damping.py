@@ -25,28 +25,18 @@ injected as a hyper-parameter) can only be checked at run time (`checks=True` in
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
+from .solvers import check_non_negative
+
 __all__ = ["Constant", "LevenbergMarquardt", "as_damping"]
-
-
-def _concrete(value) -> bool:
-    return not isinstance(value, jax.core.Tracer)
 
 
 def _require(ok: bool, rule: str, field: str, value, needs: str) -> None:
     if not ok:
-        raise ValueError(f"{rule}.{field} must be {needs}, got {value!r}")
-
-
-def _finite_non_negative(rule: str, field: str, value) -> None:
-    if _concrete(value):
-        number = float(value)
-        _require(math.isfinite(number) and number >= 0, rule, field, value,
-                 "a finite number >= 0")
+        raise ValueError(f"damping ({rule}.{field}) must be {needs}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +47,7 @@ class Constant:
     needs_rho = False
 
     def __post_init__(self):
-        _finite_non_negative("Constant", "value", self.value)
+        check_non_negative("damping (Constant.value)", self.value)
 
     def init(self) -> jax.Array:
         return jnp.asarray(self.value)
@@ -86,7 +76,7 @@ class LevenbergMarquardt:
     def __post_init__(self):
         name = "LevenbergMarquardt"
         for field in ("initial", "minimum", "maximum"):
-            _finite_non_negative(name, field, getattr(self, field))
+            check_non_negative(f"damping ({name}.{field})", getattr(self, field))
         _require(self.minimum <= self.maximum, name, "maximum", self.maximum,
                  f">= minimum ({self.minimum!r})")
         _require(self.lower <= self.upper, name, "upper", self.upper, f">= lower ({self.lower!r})")

@@ -4,8 +4,8 @@ optimization"): what a step spends on its solve, and what it reuses from the las
 `SolverEconomics` bundles the solve's settings that go together:
 
 - `max_iters`: the solver's iteration budget (the paper: 20);
-- `damping`: the damping rule (`natgrad.damping`; the paper's protocol in the library: undamped,
-  `Constant(0.0)`, its study passes its own);
+- `damping`: the damping rule (`natgrad.damping`; `PAPER`'s is `Constant(0.0)`, undamped: pass
+  `damping=LevenbergMarquardt(...)` for the paper's λ, as its study does);
 - `warm_start`: the solve starts from warm_start × the previous step's direction (Martens: 0.95),
   carried in the optimizer state;
 - `preconditioner`: a preconditioner with state, refreshed at each step (see below), e.g.
@@ -13,7 +13,8 @@ optimization"): what a step spends on its solve, and what it reuses from the las
   `natgrad.kronecker.KroneckerFactors()`, passed to the solver (preconditioned CG / MINRES-QLP);
 - `progress`: CG also stops when its quadratic model stops improving
   (`natgrad.solvers.Progress()`, Martens §4.4; CG only);
-- `metric_fraction`: the metric (and the preconditioner) on the first ⌈f·n⌉ rows of its batch.
+- `metric_fraction`: the metric on the first ⌈f·n⌉ rows of its batch, the preconditioner on the
+  first ⌈f·n⌉ rows of the gradient batch.
 
 The step's own `max_iters=` and `damping=` arguments, when given, override the economics' (one
 object, `natgrad.NaturalGradient`, holds the resolved settings, so `init` and `step` agree).
@@ -23,8 +24,8 @@ depends only on params: it lives in the optimizer state), `refresh(state, apply_
 inputs, targets, family, damping) -> state` (jittable, on the first ⌈metric_fraction·n⌉ rows of
 the gradient batch) and `inverse(state) -> v ↦ M⁻¹ v`.
 
-`PAPER` is the paper's protocol (zero start, no preconditioner, 20 iterations, the full metric
-batch); `RECOMMENDED` is the library's recommended setting, complete: docs/solver_economics.md
+`PAPER` is the paper's solve (zero start, no preconditioner, 20 iterations, the full metric
+batch) without its damping; `RECOMMENDED` is the library's recommended setting, complete: docs/solver_economics.md
 gives the measurements it rests on.
 """
 from __future__ import annotations
@@ -128,6 +129,6 @@ PAPER = SolverEconomics()
 #: The library's recommended setting, complete: 5 CG iterations from a warm start (0.95 × the last
 #: direction), the metric on a tenth of the batch, Levenberg-Marquardt damping from λ = 1; the
 #: preconditioner and progress truncation off. Measured with benchmarks/bench_time_to_target.py
-#: and checked not to diverge (tests/test_settings.py); docs/solver_economics.md gives the figures.
+#: and checked not to diverge (tests/test_recommended.py); docs/solver_economics.md gives the figures.
 RECOMMENDED = SolverEconomics(max_iters=5, damping=LevenbergMarquardt(1.0), warm_start=0.95,
                               metric_fraction=0.1)

@@ -9,7 +9,8 @@ One step at θ with learning rate η and damping λ:
 3. solve (M + λI) x = g/‖g‖ with a truncated Krylov solver (CG or MINRES-QLP, `natgrad.solvers`),
    ng = ‖g‖·x (the original code normalises g before the solve and rescales after); what the solve
    spends (warm start, preconditioner, progress truncation, metric sub-batch) is the step's
-   `economics` (`natgrad.economics`; the default is the paper's protocol);
+   `economics` (`natgrad.economics`: `NaturalGradient`'s default is `RECOMMENDED`, the plain
+   functions' is `PAPER`, the paper's protocol);
 4. θ_new = θ − η·ng;
 5. ρ = (L(θ_new) − L(θ)) / (−η g·ng) (eq. 30) on the gradient batch, and the damping rule's update
    of λ (Levenberg-Marquardt: eq. 29-30).
@@ -51,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any, Callable, Optional, Union
 
 import jax
@@ -87,8 +87,7 @@ __all__ = [
     "METRICS",  # re-exported from natgrad.curvature, where metric names are resolved
 ]
 
-_SOLVERS = {"cg": _solvers.cg, "minres_qlp": _solvers.minres_qlp,
-            "minres-qlp": _solvers.minres_qlp, "minresqlp": _solvers.minres_qlp}
+_SOLVERS = {"cg": _solvers.cg, "minres_qlp": _solvers.minres_qlp}
 
 
 def _solver(solver) -> Callable:
@@ -97,15 +96,6 @@ def _solver(solver) -> Callable:
     if solver in _SOLVERS:
         return _SOLVERS[solver]
     raise ValueError(f"unknown solver {solver!r}: 'cg', 'minres_qlp' or a callable")
-
-
-def _check_learning_rate(learning_rate) -> None:
-    """A concrete learning rate is a finite number ≥ 0 (a schedule or a traced value passes)."""
-    if callable(learning_rate) or isinstance(learning_rate, jax.core.Tracer):
-        return
-    value = float(learning_rate)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,14 +142,17 @@ class NaturalGradient:
                             f"{self.economics!r}")
         metric_kind(self.metric)
         _solvers.check_truncation(self.iterations, self.rtol)
-        _check_learning_rate(self.learning_rate)
+        if not callable(self.learning_rate):  # a schedule is checked at run time (checks=True)
+            _solvers.check_non_negative("learning_rate", self.learning_rate)
         self.economics.check_solver(self.solve)
-        self.rule  # a bad damping fails here, not at the first step
+        rule = self.rule  # a bad damping fails here, not at the first step
+        if self.compute_rho is False and getattr(rule, "needs_rho", True):
+            raise ValueError(f"compute_rho=False, but the damping rule {rule!r} needs ρ")
 
     @property
     def rule(self):
         """The damping rule in force: `damping`, else the economics'."""
-        return as_damping(self.economics.damping if self.damping is None else self.damping)
+        return _rule(self.damping, self.economics)
 
     @property
     def iterations(self) -> int:
@@ -204,7 +197,7 @@ class NaturalGradient:
         dtype = pytree.scalar_dtype(params)
         eta = jnp.asarray(self._learning_rate(state.count), dtype)
         if self.checks:
-            _checks.check_scalar(lam, "damping")
+            _checks.check_damping(rule, lam)
             _checks.check_scalar(eta, "learning_rate")
         ng, gnorm, sinfo, preconditioner = self._direction(g, matvec, params, grad_batch, state,
                                                            lam)
@@ -244,8 +237,6 @@ class NaturalGradient:
                                  "grad_batch=(inputs, targets)")
             self._check_inputs(params, grad_batch, metric_batch)
             _checks.check_updates(updates, params)
-            if self.checks:
-                _checks.check_values(updates, "updates")
             loss, matvec = _transform_metric(self.apply_fn, params, grad_batch,
                                              self.economics.metric_batch(grad_batch, metric_batch),
                                              self.family, self.metric, need_rho)
@@ -257,7 +248,7 @@ class NaturalGradient:
                                             params, loss, dtype)
             lam = self.rule.current(lam)
             if self.checks:
-                _checks.check_scalar(lam, "damping")
+                _checks.check_damping(self.rule, lam)
             ng, gnorm, sinfo, preconditioner = self._direction(updates, matvec, params,
                                                                grad_batch, state, lam)
             info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
@@ -290,7 +281,7 @@ class NaturalGradient:
             state.preconditioner, self.apply_fn, params, grad_batch, self.family, lam)
         options = functools.partial(economics.solver_options, state.direction, preconditioner)
         if self.checks:
-            _checks.check_values(g, "the gradient")
+            _checks.check_values(g, "the gradient (the incoming updates)")
         ng, gnorm, sinfo = _natural_direction(g, matvec, lam, self.solve, self.iterations,
                                               self.rtol, options)
         if self.checks:
@@ -300,6 +291,11 @@ class NaturalGradient:
     def _carried(self, ng):
         """What the state carries for the next warm start: ng, or None."""
         return ng if self.economics.warm_start else None
+
+
+def _rule(damping, economics):
+    """The damping rule in force: `damping` (a rule or a number), else the economics'."""
+    return as_damping(economics.damping if damping is None else damping)
 
 
 def _refuse_family_as_batch(metric_batch):
@@ -394,8 +390,7 @@ def natural_gradient_init(params: PyTree, damping=None, *,
     direction, with a preconditioner its state (the state's structure is fixed here, so pass the
     economics the steps will use). `NaturalGradient(...).init` is the same, from the one object
     the steps use too."""
-    return _initial_state(params, as_damping(economics.damping if damping is None else damping),
-                          economics)
+    return _initial_state(params, _rule(damping, economics), economics)
 
 
 def natural_gradient_step(

@@ -1,8 +1,12 @@
 """Truncated Krylov solvers on pytrees: `cg` and `minres_qlp`.
 
-Both solve (A + damping·I) x = b from x = 0 given only v ↦ A v, b any pytree of float arrays,
-inside `lax.while_loop` (jittable, no host round-trips; `damping`, `rtol` and `max_iters` may be
-traced), stop at `max_iters` or at ‖b − (A + λI)x‖ ≤ rtol·‖b‖, and return `(x, SolverInfo)`.
+Both solve (A + damping·I) x = b from x = 0 (or a given `x0`) given only v ↦ A v, b any pytree of
+float arrays, inside `lax.while_loop` (jittable, no host round-trips; `damping`, `rtol` and
+`max_iters` may be traced), stop at `max_iters` (default 100) or at ‖b − (A + λI)x‖ ≤ rtol·‖b‖
+(default rtol 1e-5), and return `(x, SolverInfo)`. A concrete `max_iters` < 1 or a negative or
+non-finite `rtol` or `damping` raises a one-line ValueError naming it (`check_truncation`,
+`check_non_negative`); a traced invalid `rtol` acts as 0, so CONVERGED is never reported for a
+residual test that did not pass.
 `relative_residual` is the solver's recursively updated residual norm over ‖b‖ (no extra product
 with A), equal to the true one in exact arithmetic.
 
@@ -11,7 +15,7 @@ docs/solver_economics.md): `x0=` starts from a given iterate (a warm start), `pr
 takes M⁻¹ as a function or the diagonal of M as a pytree (preconditioned CG and MINRES-QLP), and
 CG's `progress=Progress()` also stops once its quadratic model stops improving (flag PROGRESS).
 
-Exit flags (`SolverInfo.flag`):
+Exit flags (`SolverInfo.flag`; docs/training_loop.md says what to do about each):
 
 ==========================  ==  ==========================================================
 CONVERGED                    0  relative residual ≤ rtol
@@ -50,7 +54,7 @@ from ._cg import cg
 from ._minres_qlp import minres_qlp
 from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
-from ._truncation import check_truncation
+from ._truncation import check_non_negative, check_truncation
 
 __all__ = [
     "cg",
@@ -70,5 +74,6 @@ __all__ = [
     "Progress",
     "inverse_preconditioner",
     "check_truncation",
+    "check_non_negative",
 ]
 

@@ -11,11 +11,20 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["check_truncation", "checked_arguments"]
+__all__ = ["check_non_negative", "check_truncation", "checked_arguments"]
 
 
 def _concrete(value) -> bool:
     return not isinstance(value, jax.core.Tracer)
+
+
+def check_non_negative(name: str, value) -> None:
+    """Refuse a concrete `value` that is negative or not finite, with one line naming it (the
+    library's one check of a damping, a tolerance or a learning rate); a traced value passes."""
+    if _concrete(value):
+        number = float(value)
+        if not (math.isfinite(number) and number >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def check_truncation(max_iters, rtol) -> None:
@@ -25,10 +34,8 @@ def check_truncation(max_iters, rtol) -> None:
     if max_iters is not None and _concrete(max_iters):
         if isinstance(max_iters, bool) or int(max_iters) != max_iters or max_iters < 1:
             raise ValueError(f"max_iters must be an integer >= 1, got {max_iters!r}")
-    if rtol is not None and _concrete(rtol):
-        value = float(rtol)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    if rtol is not None:
+        check_non_negative("rtol", rtol)
 
 
 def checked_arguments(damping, max_iters, rtol, dtype):
@@ -37,10 +44,7 @@ def checked_arguments(damping, max_iters, rtol, dtype):
     `rtol` that is negative or not finite acts as 0 (the solve runs to max_iters and never reports
     CONVERGED for a residual test it did not pass); a traced `damping` is taken as it is."""
     check_truncation(max_iters, rtol)
-    if _concrete(damping):
-        value = float(damping)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"damping must be a finite number >= 0, got {damping!r}")
+    check_non_negative("damping", damping)
     rtol = jnp.asarray(rtol, dtype)
     rtol = jnp.where(jnp.isfinite(rtol) & (rtol >= 0), rtol, jnp.zeros_like(rtol))
     return jnp.asarray(damping, dtype), rtol
