@@ -21,6 +21,13 @@ Methods, each from the same initial parameters, with the same minibatch order:
   (`natgrad.economics.RECOMMENDED`: warm start from 0.95 × the previous direction, the metric on
   the first tenth of the gradient batch), Levenberg-Marquardt damping, CG for `--ng-max-iters`
   (5) iterations;
+- `ng_kron`: the same step preconditioned by Kronecker factors (`natgrad.kronecker.
+  KroneckerFactors`, K-FAC's per-layer A ⊗ G, refreshed every `--kron-every` (5) steps on the
+  metric's rows) with `--kron-max-iters` (3) CG iterations and Levenberg-Marquardt damping
+  floored at `--kron-min-damping` (1e-3) (`kron_economics`); its networks are the same dense
+  layers written as flax modules (`DenseStack`, which the preconditioner's method interception
+  finds), the parameters relabelled at the step's boundary (`as_flax` / `from_flax`: the same
+  arrays);
 - `ng_paper`: the paper's protocol: zero start, 20 CG iterations (rtol 1e-4), metric on the whole
   gradient batch, Levenberg-Marquardt damping;
 - `msgd` (momentum 0.9) and `adam` (optax), on small minibatches;
@@ -34,18 +41,20 @@ clock after the last one: after every update of a slower method) are not counted
 the target or when its clock passes the problem's budget; time to target is the clock at the first
 evaluation at or below the target (null if none).
 
-After the runs, a per-step cost report for `ng` vs `ng_paper` (their best runs): CG iterations
-per step, and the step's time split into the gradient, the metric products (linearization plus
-iterations × one product, timed as jitted loops of products on the step's metric batch), the
-solver's vector work (the same solver, iterations and options on a diagonal operator, whose
-product is one vector pass) and the preconditioner; the measured whole step is printed beside.
-The metric products include the warm start's one product per step (the start's residual).
+After the runs, a per-step cost report for `ng`, `ng_kron` and `ng_paper` (their best runs): CG
+iterations per step, and the step's time split into the gradient, the metric products
+(linearization plus iterations × one product, timed as jitted loops of products on the step's
+metric batch), the solver's vector work (the same solver, iterations and options on a diagonal
+operator, whose product is one vector pass) and the preconditioner (its refresh over `every`
+steps plus one application per iteration); the measured whole step is printed beside. The
+metric products include the warm start's one product per step (the start's residual).
 
-The last line printed is one JSON object `{"restricted_mnist": {"ng": s, "ng_paper": s, "msgd": s,
-"adam": s, "kfac": s}, "autoencoder": {...}}` (seconds, or null if not reached).
+The last line printed is one JSON object `{"restricted_mnist": {"ng": s, "ng_kron": s,
+"ng_paper": s, "msgd": s, "adam": s, "kfac": s}, "autoencoder": {...}}` (seconds, or null if not
+reached).
 
-    python benchmarks/bench_time_to_target.py           # the full run (about 17 min on 2 CPU cores)
-    python benchmarks/bench_time_to_target.py --quick   # smaller budgets, one grid value (~3 min)
+    python benchmarks/bench_time_to_target.py           # the full run (about 25 min on 2 CPU cores)
+    python benchmarks/bench_time_to_target.py --quick   # smaller budgets, one grid value (~4 min)
 """
 from __future__ import annotations
 
@@ -59,6 +68,7 @@ import sys
 import time
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,19 +77,39 @@ import optax
 import natgrad
 from natgrad import families
 from natgrad.curvature import leading_rows
-from natgrad.economics import PAPER, RECOMMENDED
+from natgrad.economics import PAPER, RECOMMENDED, SolverEconomics
+from natgrad.kronecker import KroneckerFactors
 from natgrad.solvers import Progress
 
-METHODS = ("ng", "ng_paper", "msgd", "adam", "kfac")
+METHODS = ("ng", "ng_kron", "ng_paper", "msgd", "adam", "kfac")
+
+
+def kron_economics(every=5, max_iters=3, minimum=1e-3):
+    """ng_kron's economics: RECOMMENDED's warm start and metric fraction, Levenberg-Marquardt
+    damping from 1 floored at `minimum`, Kronecker factors refreshed every `every` steps (running
+    averages, M&G's 0.95) and fewer CG iterations than `ng` (`--kron-every`, `--kron-max-iters`,
+    `--kron-min-damping`). One application of the factors costs as much as metric products on
+    hundreds of examples (the autoencoder's layers are 1000 wide). The floor: ρ is measured on the
+    batch the step was fitted to, and with the factors the solve reaches the metric's flat
+    directions in two iterations, so without it λ fell to LM's 1e-8 on the autoencoder while the
+    training loss rose (80 → 137 nats over steps 40-60 of --quick)."""
+    return SolverEconomics(max_iters=max_iters,
+                           damping=natgrad.damping.LevenbergMarquardt(initial=1.0,
+                                                                      minimum=minimum),
+                           warm_start=RECOMMENDED.warm_start,
+                           metric_fraction=RECOMMENDED.metric_fraction,
+                           preconditioner=KroneckerFactors(every=every, decay=0.95))
 
 # Each method's grid (learning rates; K-FAC: initial damping, its learning rate being adaptive),
 # per problem. The first value is the best of the last full run (README, "Benchmarks"): --quick
 # runs it alone. A best value at the edge of its grid had the grid extended past it.
 GRIDS = {
-    "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_paper": (2.0, 1.0, 0.5),
+    "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_kron": (0.5, 1.0, 0.25),
+                         "ng_paper": (2.0, 1.0, 0.5),
                          "msgd": (0.2, 0.05, 0.5), "adam": (2e-2, 5e-2, 1e-2, 5e-3, 2e-3),
                          "kfac": (1e-3, 1e-4, 1e-2, 0.1)},
-    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0), "ng_paper": (0.25, 0.5, 1.0),
+    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0), "ng_kron": (0.25, 0.1, 0.5, 1.0),
+                    "ng_paper": (0.25, 0.5, 1.0),
                     "msgd": (0.01, 3e-3, 0.05), "adam": (3e-3, 1e-3, 3e-4, 1e-2),
                     "kfac": (1e-4, 1e-3, 1e-2, 0.1)},
 }
@@ -101,6 +131,7 @@ class Problem:
     budget: float  # seconds of update clock per run
     eval_dt: float  # seconds of update clock between evaluations: the resolution of the result
     batch: dict  # minibatch size per method
+    activations: tuple = ()  # of `_forward`'s layers (for the flax view, `flax_problem`)
 
 
 def _dense(key, fan_in, fan_out, sparse):
@@ -129,8 +160,44 @@ def _forward(activations, params, x):
     return h
 
 
+MNIST_ACTS = (jnp.tanh, None)
 AE_SIZES = (784, 1000, 500, 250, 30, 250, 500, 1000, 784)
 AE_ACTS = (jax.nn.sigmoid,) * 3 + (None,) + (jax.nn.sigmoid,) * 3 + (None,)
+
+
+class DenseStack(nn.Module):
+    """`_forward` as a flax module: the same x @ kernel + bias per layer (flax's `nn.Dense`), so
+    that `natgrad.kronecker` finds its layers by method interception."""
+
+    widths: tuple
+    activations: tuple
+
+    @nn.compact
+    def __call__(self, x):
+        h = x.reshape(x.shape[0], -1)
+        for width, act in zip(self.widths, self.activations):
+            h = nn.Dense(width)(h)
+            h = h if act is None else act(h)
+        return h
+
+
+def as_flax(params):
+    """`_network`'s [{"w", "b"}] as flax variables (the same arrays, relabelled)."""
+    return {"params": {f"Dense_{i}": {"kernel": layer["w"], "bias": layer["b"]}
+                       for i, layer in enumerate(params)}}
+
+
+def from_flax(variables):
+    layers = variables["params"]
+    return [{"w": layers[f"Dense_{i}"]["kernel"], "b": layers[f"Dense_{i}"]["bias"]}
+            for i in range(len(layers))]
+
+
+def flax_problem(problem):
+    """The problem with its network as a `DenseStack` and its parameters as flax variables."""
+    widths = tuple(layer["w"].shape[1] for layer in problem.params)
+    model = DenseStack(widths, problem.activations)
+    return dataclasses.replace(problem, apply_fn=model.apply, params=as_flax(problem.params))
 
 
 def problems(a):
@@ -140,17 +207,17 @@ def problems(a):
     images = source.images.reshape(len(source.images), -1).astype(np.float32)
     key = jax.random.PRNGKey(a.seed)
     mnist = Problem(
-        "restricted_mnist", functools.partial(_forward, (jnp.tanh, None)), families.Categorical(),
+        "restricted_mnist", functools.partial(_forward, MNIST_ACTS), families.Categorical(),
         _network((784, 256, 10), key, sparse=False), jnp.asarray(images[:a.mnist_train]),
         jnp.asarray(source.labels[:a.mnist_train]), a.mnist_target, a.mnist_budget, 0.01,
-        {"ng": a.mnist_train, "ng_paper": a.mnist_train, "msgd": 50, "adam": 50,
-         "kfac": a.mnist_train})
+        {"ng": a.mnist_train, "ng_kron": a.mnist_train, "ng_paper": a.mnist_train, "msgd": 50,
+         "adam": 50, "kfac": a.mnist_train}, MNIST_ACTS)
     x_ae = jnp.asarray(images[:a.ae_train])
     ae = Problem(
         "autoencoder", functools.partial(_forward, AE_ACTS), families.Bernoulli(),
         _network(AE_SIZES, key, sparse=True), x_ae, x_ae, a.ae_target, a.ae_budget, 0.25,
-        {"ng": a.ae_ng_batch, "ng_paper": a.ae_ng_batch, "msgd": 100, "adam": 100,
-         "kfac": a.ae_ng_batch})
+        {"ng": a.ae_ng_batch, "ng_kron": a.ae_ng_batch, "ng_paper": a.ae_ng_batch, "msgd": 100,
+         "adam": 100, "kfac": a.ae_ng_batch}, AE_ACTS)
     return [mnist, ae]
 
 
@@ -180,14 +247,14 @@ def _full_loss(problem):
 # Methods: (init(params) -> state, step(params, state, idx, t) -> (params, state, iterations))
 
 
-def _ng(problem, lr, economics, max_iters):
-    damping = natgrad.damping.LevenbergMarquardt(initial=1.0)
+def _ng(problem, lr, economics, max_iters, damping=None):
+    damping = damping or natgrad.damping.LevenbergMarquardt(initial=1.0)
 
     @jax.jit
     def step(params, state, idx):
         batch = (problem.x[idx], problem.t[idx])
         params, state, info = natgrad.natural_gradient_step(
-            problem.apply_fn, params, state, batch, None, problem.family, learning_rate=lr,
+            problem.apply_fn, params, state, batch, None, family=problem.family, learning_rate=lr,
             damping=damping, max_iters=max_iters, economics=economics)
         return params, state, info.iterations
 
@@ -195,6 +262,18 @@ def _ng(problem, lr, economics, max_iters):
         return natgrad.natural_gradient_init(params, damping, economics=economics)
 
     return init, lambda p, s, idx, t: step(p, s, idx)
+
+
+def _ng_flax(problem, lr, economics):
+    """`_ng` on the problem's flax view (`flax_problem`), parameters relabelled at the boundary,
+    with the economics' iterations and damping."""
+    init, step = _ng(flax_problem(problem), lr, economics, economics.max_iters, economics.damping)
+
+    def flax_step(params, state, idx, t):
+        params, state, iterations = step(as_flax(params), state, idx, t)
+        return from_flax(params), state, iterations
+
+    return lambda params: init(as_flax(params)), flax_step
 
 
 def _first_order(problem, tx):
@@ -244,6 +323,9 @@ def _kfac(problem, damping):
 def method(name, problem, value, a):
     if name == "ng":
         return _ng(problem, value, RECOMMENDED, a.ng_max_iters)
+    if name == "ng_kron":
+        return _ng_flax(problem, value, kron_economics(a.kron_every, a.kron_max_iters,
+                                                       a.kron_min_damping))
     if name == "ng_paper":
         return _ng(problem, value, PAPER, 20)
     if name == "msgd":
@@ -325,8 +407,20 @@ def _timed(fn, *args, repeats=5):
     return statistics.median(times)
 
 
+def preconditioner_costs(problem, params, preconditioner, xm, tm, damping):
+    """Seconds of one refresh (from its initial state, so a refresh call) and one application of
+    a preconditioner (`init`/`refresh`/`inverse`) at params on the metric rows (xm, tm)."""
+    refresh = jax.jit(lambda p, s, lam: preconditioner.refresh(s, problem.apply_fn, p, xm, tm,
+                                                               problem.family, lam))
+    state = preconditioner.init(params)
+    refresh_s = _timed(refresh, params, state, damping)
+    state = refresh(params, state, damping)
+    return refresh_s, _timed(jax.jit(lambda s, v: preconditioner.inverse(s)(v)), state, params)
+
+
 def cost_split(problem, params, economics, iterations, batch):
-    """Seconds per step: gradient, metric products, solver vector work, preconditioner."""
+    """Seconds per step: gradient, metric products, solver vector work, preconditioner (its
+    refresh over `every` steps plus `iterations` applications; also apart: `refresh`, `apply`)."""
     x, t = problem.x[:batch], problem.t[:batch]
     loss = _loss_fn(problem)
     grad = _timed(jax.jit(jax.value_and_grad(loss)), params, x, t)
@@ -355,14 +449,17 @@ def cost_split(problem, params, economics, iterations, batch):
     vectors = _timed(jax.jit(lambda b: natgrad.solvers.cg(
         lambda v: jax.tree.map(jnp.multiply, diag, v), b, max_iters=k, rtol=0.0, **options)[0]),
         params)
-    pre = 0.0
-    if economics.preconditioner is not None:
-        pre = _timed(jax.jit(lambda p: economics.preconditioner(
-            problem.apply_fn, p, xm, tm, problem.family, 1.0)), params)
+    pre = refresh = apply = 0.0
+    if economics.preconditioner is not None:  # its refresh (over `every` steps) and k applications
+        pc = economics.preconditioner
+        refresh, apply = preconditioner_costs(problem, params, pc, xm, tm, 1.0)
+        pre = refresh / getattr(pc, "every", 1) + iterations * apply
     # a warm start's residual b − (M + λI)x0 is one more product per step
     products = iterations + (1 if economics.warm_start else 0)
     return {"gradient": grad, "metric_products": linearize + products * per_product,
-            "per_product": per_product, "solver_vectors": vectors, "preconditioner": pre}
+            "linearize": linearize,
+            "per_product": per_product, "solver_vectors": vectors, "preconditioner": pre,
+            "refresh": refresh, "apply": apply}
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,6 +482,11 @@ def arguments(argv=None):
                         "with --quick): what Adam, best of its grid, reaches late in the budget")
     p.add_argument("--ae-budget", type=float, default=45.0, help="update clock seconds per run")
     p.add_argument("--ng-max-iters", type=int, default=5)
+    p.add_argument("--kron-max-iters", type=int, default=3, help="ng_kron's CG iterations")
+    p.add_argument("--kron-every", type=int, default=5,
+                   help="ng_kron's steps between refreshes of the Kronecker factors")
+    p.add_argument("--kron-min-damping", type=float, default=1e-3,
+                   help="ng_kron's floor of the Levenberg-Marquardt damping")
     a = p.parse_args(argv)
     if a.quick:
         a.mnist_budget, a.ae_budget, a.ae_train = 5.0, 10.0, 1000
@@ -420,26 +522,31 @@ def main(argv=None):
                 min(runs, key=lambda r: r[2]["final_loss"])
             result[problem.name][name] = best[1]
             best_runs[problem.name, name] = best
-        report_costs(problem, best_runs)
+        report_costs(problem, best_runs, a)
     print(json.dumps(result))
     return result
 
 
-def report_costs(problem, best_runs):
-    """The per-step cost report of `ng` vs `ng_paper` (their best runs, at their final params)."""
-    for name, economics in (("ng", RECOMMENDED), ("ng_paper", PAPER)):
+def report_costs(problem, best_runs, a):
+    """The per-step cost report of `ng`, `ng_kron` and `ng_paper` (their best runs, at their final
+    params; `ng_kron` on the flax view)."""
+    kron = kron_economics(a.kron_every, a.kron_max_iters, a.kron_min_damping)
+    for name, economics in (("ng", RECOMMENDED), ("ng_kron", kron), ("ng_paper", PAPER)):
         if (problem.name, name) not in best_runs:
             continue
         value, _, rec = best_runs[problem.name, name]
-        split = cost_split(problem, rec["params"], economics, rec["iterations"],
-                           problem.batch[name])
+        view, params = problem, rec["params"]
+        if name == "ng_kron":
+            view, params = flax_problem(problem), as_flax(params)
+        split = cost_split(view, params, economics, rec["iterations"], problem.batch[name])
         parts = sum(split[k] for k in ("gradient", "metric_products", "solver_vectors",
                                        "preconditioner"))
         print(f"# cost {problem.name} {name} (lr {value:g}): {rec['iterations']:.1f} CG it/step; "
               f"gradient {split['gradient'] * 1e3:.1f} ms, metric products "
               f"{split['metric_products'] * 1e3:.1f} ms ({split['per_product'] * 1e3:.2f} ms "
               f"each), solver vectors {split['solver_vectors'] * 1e3:.1f} ms, preconditioner "
-              f"{split['preconditioner'] * 1e3:.1f} ms; sum {parts * 1e3:.1f} ms vs measured "
+              f"{split['preconditioner'] * 1e3:.1f} ms (refresh {split['refresh'] * 1e3:.1f}, "
+              f"application {split['apply'] * 1e3:.2f}); sum {parts * 1e3:.1f} ms vs measured "
               f"step {rec['step_s'] * 1e3:.1f} ms", file=sys.stderr)
 
 
