@@ -122,7 +122,8 @@ def test_adding_a_resample_plans_only_its_jobs(study):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-2000:]
     counts = job_counts(out)
-    assert counts.get("order_train") == 8, counts   # resample 2 of 2 methods × 2 rates × 2 segments
+    # resample 2 of the 3 (method, rate) pairs of the frontier × 2 segments
+    assert counts.get("order_train") == 2 * sum(map(len, TINY["frontier"].values())), counts
     assert set(counts) <= {"order_train", "order_aggregate", "order_figures", "order"}, counts
     assert "order_data" not in counts
     planned = re.findall(r"resample=(\d+)", out)
