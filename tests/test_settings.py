@@ -212,15 +212,16 @@ def test_checks_pass_clean_data_and_cost_nothing_when_off():
         jax.jit(ng.step)(params, ng.init(params), (x, y))
 
 
-def test_checks_catch_a_state_made_for_another_damping_rule():
-    """The plain functions take the damping twice: a Levenberg-Marquardt step from a state made
-    with the default (λ = 0) is named by the checks."""
+def test_a_state_made_for_another_damping_rule_is_refused_before_it_runs():
+    """A Levenberg-Marquardt step from a state made with the default (constant λ = 0) is refused
+    when traced, naming both rules; the state made for the step's rule runs and passes the
+    run-time checks."""
     params, x, y = _problem()
     step = checkify.checkify(jax.jit(lambda p, s: natgrad.natural_gradient_step(
         _apply, p, s, (x, y), family=FAMILY, learning_rate=0.1,
         damping=dmp.LevenbergMarquardt(1.0), checks=True)))
-    error, _ = step(params, natgrad.natural_gradient_init(params))
-    assert "damping is outside LevenbergMarquardt's" in error.get()
+    with pytest.raises(ValueError, match="made for damping 'Constant'.*LevenbergMarquardt"):
+        step(params, natgrad.natural_gradient_init(params))
     error, _ = step(params, natgrad.natural_gradient_init(params, dmp.LevenbergMarquardt(1.0)))
     assert error.get() is None
 

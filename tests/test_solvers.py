@@ -393,7 +393,7 @@ def test_non_finite_operator_breakdown(x64, solver):
 
 
 def test_solver_info_and_flags_are_documented():
-    assert SolverInfo._fields == ("iterations", "relative_residual", "flag")
+    assert SolverInfo._fields == ("iterations", "relative_residual", "flag", "model")
     flags = [CONVERGED, MAX_ITERS, LEAST_SQUARES, NEGATIVE_CURVATURE, BREAKDOWN, ZERO_RHS,
              XNORM_LIMIT, ACOND_LIMIT, SINGULAR, PROGRESS]
     assert flags == list(range(10)) == sorted(FLAG_NAMES)  # stable numbers: the study records them

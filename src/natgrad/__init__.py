@@ -1,7 +1,7 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
 The library (families, curvature, pytree, solvers, damping, preconditioners, economics, state,
-optimizer) imports only jax and optax; `natgrad.models` (flax models) and `natgrad.kronecker`
+step_control, optimizer, functional) imports only jax and optax; `natgrad.models` (flax models) and `natgrad.kronecker`
 (which finds flax layers) need flax, installed by `pip install natgrad[models]`, and are not
 imported here. The study (`natgrad.study`) builds on the library and is never imported from here.
 
@@ -10,7 +10,7 @@ whose `init` and `step` (or `optax()`) cannot disagree, with the recommended eco
 """
 
 __version__ = "0.3.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
-from . import damping, economics, families, preconditioners, pytree, solvers
+from . import damping, economics, families, preconditioners, pytree, solvers, step_control
 from .curvature import (
     empirical_fisher_operator,
     ggn_operator,
@@ -18,10 +18,8 @@ from .curvature import (
     loss_gradient_and_metric,
     mean_nll,
 )
-from .optimizer import (
-    NaturalGradient,
-    NaturalGradientState,
-    StepInfo,
+from .optimizer import NaturalGradient, NaturalGradientState, StepInfo
+from .functional import (
     natural_gradient,
     natural_gradient_init,
     natural_gradient_step,
@@ -31,6 +29,7 @@ from .optimizer import (
 __all__ = [
     "NaturalGradient",
     "damping",
+    "step_control",
     "economics",
     "preconditioners",
     "families",

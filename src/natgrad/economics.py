@@ -16,8 +16,8 @@ optimization"): what a step spends on its solve, and what it reuses from the las
 - `metric_fraction`: the metric on the first ⌈f·n⌉ rows of its batch, the preconditioner on the
   first ⌈f·n⌉ rows of the gradient batch.
 
-The step's own `max_iters=` and `damping=` arguments, when given, override the economics' (one
-object, `natgrad.NaturalGradient`, holds the resolved settings, so `init` and `step` agree).
+The step's own `max_iters=` and `damping=` arguments, when given, replace the economics' (the
+settings object then holds the one resulting economics, so `init` and `step` agree).
 
 A preconditioner is a frozen dataclass with `init(params) -> state` (a pytree whose structure
 depends only on params: it lives in the optimizer state), `refresh(state, apply_fn, params,
@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from . import pytree
 from .curvature import leading_rows, metric_subbatch
 from .damping import Constant, LevenbergMarquardt, as_damping
-from .solvers import Progress, cg, check_truncation
+from .solvers import Progress, check_truncation, solver_traits
 
 PyTree = Any
 
@@ -76,11 +76,28 @@ class SolverEconomics:
         if not 0 < self.metric_fraction <= 1:
             raise ValueError(f"metric_fraction must be in (0, 1], got {self.metric_fraction!r}")
 
+    def overridden(self, damping=None, max_iters=None) -> "SolverEconomics":
+        """These economics with the damping rule (a rule or a number) and the iteration budget
+        replaced where given: how a step's own `damping=`/`max_iters=` arguments take effect."""
+        if damping is None and max_iters is None:
+            return self
+        return dataclasses.replace(self, damping=self.damping if damping is None else damping,
+                                   max_iters=self.max_iters if max_iters is None else max_iters)
+
     def check_solver(self, solver) -> None:
-        """Progress truncation is defined for CG only (MINRES-QLP does not minimise the model)."""
-        if self.progress is not None and solver is not cg:
-            raise ValueError("progress truncation needs solver='cg' (MINRES-QLP minimises the "
-                             "residual, not the quadratic model)")
+        """The options that are on must be ones the solver takes (`natgrad.solvers.SolverTraits`):
+        progress truncation needs a solver that minimises the quadratic model (CG; MINRES-QLP
+        minimises the residual)."""
+        wanted = {"progress": self.progress is not None, "x0": bool(self.warm_start),
+                  "preconditioner": self.preconditioner is not None}
+        refused = [name for name, on in wanted.items()
+                   if on and name not in solver_traits(solver).options]
+        if refused:
+            name = getattr(solver, "__name__", repr(solver))
+            hint = (": progress truncation needs solver='cg' (MINRES-QLP minimises the residual, "
+                    "not the quadratic model)" if "progress" in refused else "")
+            raise ValueError(f"the solver {name} does not take {', '.join(refused)}, which the "
+                             f"economics turn on{hint}")
 
     def initial_direction(self, params: PyTree) -> Optional[PyTree]:
         """The direction a state starts with: zeros when warm-starting, else None."""

@@ -11,9 +11,13 @@ One step at θ with learning rate η and damping λ:
    spends (warm start, preconditioner, progress truncation, metric sub-batch) is the step's
    `economics` (`natgrad.economics`: `NaturalGradient`'s default is `RECOMMENDED`, the plain
    functions' is `PAPER`, the paper's protocol);
-4. θ_new = θ − η·ng;
-5. ρ = (L(θ_new) − L(θ)) / (−η g·ng) (eq. 30) on the gradient batch, and the damping rule's update
-   of λ (Levenberg-Marquardt: eq. 29-30).
+4. θ_new = θ + δ, δ = −α·ng + μ·δ₀: α = η (the paper's fixed rate, μ = 0), or α and μ chosen by the
+   exact damped quadratic model over span{ng, δ₀} (`learning_rate="adaptive"`, `momentum=True`;
+   `natgrad.step_control`);
+5. ρ on the gradient batch, against the first-order prediction (eq. 30, `rho="first_order"`) or
+   the damped quadratic model (`rho="quadratic"`, Martens 2010); with `reject=True` a step that
+   does not lower the loss is not applied (θ stays); the damping rule's update of λ
+   (Levenberg-Marquardt: eq. 29-30), which sees ρ = −∞ for a rejected step.
 
 When the metric batch's inputs are the gradient batch's inputs (the same array object), L and g
 come from the metric's own linearization: one forward pass for all three.
@@ -24,8 +28,9 @@ so the two cannot disagree. It has two faces, one core (`curvature.loss_gradient
 step 1-2, `_natural_direction` for step 3, `_next_damping` for λ):
 
 - `NaturalGradient.step` (and the plain function `natural_gradient_step`, which builds the
-  settings from its arguments) does all five steps; it knows the applied update −η·ng, so it evaluates ρ
-  at once (one extra forward at θ_new), only when the damping rule needs it or `compute_rho=True`.
+  settings from its arguments) does all five steps; it knows the applied update δ, so it evaluates
+  ρ at once (one extra forward at θ_new), when the damping rule or rejection needs it or
+  `compute_rho=True`.
 - `NaturalGradient.scale_by()` (= `scale_by_natural_gradient`) is an optax transformation that returns the direction
   (M + λI)⁻¹·updates (step 3, for whatever gradient the chain hands it, e.g. clipped), and
   `NaturalGradient.optax()` (= `natural_gradient`) chains it with `optax.scale_by_learning_rate`. The update actually applied is
@@ -39,7 +44,9 @@ step 1-2, `_natural_direction` for step 3, `_next_damping` for λ):
   `fori_loop` training loops), and `init` cannot know the batch's shape; it holds one parameter-
   sized copy θ_t, and only when ρ is needed (constant damping carries nothing extra). With
   minibatches ρ_t is then measured on data that step t was not fitted to. The first call has no
-  previous step: ρ is NaN and λ keeps its initial value.
+  previous step: ρ is NaN and λ keeps its initial value. The transformation takes a fixed rate
+  and the first-order ρ only: the adaptive step, the quadratic ρ and rejection need to know the
+  update that is applied, which only the plain step does.
 
 Everything is jittable: the settings are static (a `NaturalGradient` is hashable; close over the
 plain function's settings, e.g. with `functools.partial`, before `jax.jit`); params, state,
@@ -69,10 +76,10 @@ from .curvature import (
     metric_operator,
     shares_linearization,
 )
-from .damping import as_damping
-from .economics import PAPER, RECOMMENDED, SolverEconomics
+from . import step_control as _control
+from .economics import RECOMMENDED, SolverEconomics
 from .families import Family
-from .state import NaturalGradientState, StepInfo, empty_info
+from .state import DampingTag, NaturalGradientState, StepInfo, empty_info
 
 PyTree = Any
 
@@ -80,22 +87,8 @@ __all__ = [
     "NaturalGradient",
     "StepInfo",
     "NaturalGradientState",
-    "natural_gradient_init",
-    "natural_gradient_step",
-    "scale_by_natural_gradient",
-    "natural_gradient",
     "METRICS",  # re-exported from natgrad.curvature, where metric names are resolved
 ]
-
-_SOLVERS = {"cg": _solvers.cg, "minres_qlp": _solvers.minres_qlp}
-
-
-def _solver(solver) -> Callable:
-    if callable(solver):
-        return solver
-    if solver in _SOLVERS:
-        return _SOLVERS[solver]
-    raise ValueError(f"unknown solver {solver!r}: 'cg', 'minres_qlp' or a callable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,15 +99,24 @@ class NaturalGradient:
 
     apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
     family: the output family (`natgrad.families`).
-    learning_rate: η, a number ≥ 0 or an optax-style schedule of the step count (default 1).
+    learning_rate: η, a number ≥ 0 or an optax-style schedule of the step count (default 1), or
+        "adaptive": α chosen every step by the exact damped quadratic model (Martens & Grosse
+        2015 §7; `natgrad.step_control`).
+    momentum: with the adaptive rate, also μ of the previous update δ₀ (one metric product more).
+    rho: how ρ is measured: "first_order" (eq. 30, the paper's) or "quadratic" (actual over the
+        damped quadratic model's predicted reduction, Martens 2010; −∞ on a rising loss).
+    reject: a step that does not lower the loss on the gradient batch (or whose ρ is not > 0) is
+        not applied: θ stays, λ rises by the rule, `StepInfo.rejected` is 1.
     economics: the solve's settings (`natgrad.economics`), default `RECOMMENDED`: 5 CG iterations
-        from a warm start, the metric on a tenth of the batch, Levenberg-Marquardt damping.
-    damping: a damping rule or a number (constant λ); None: the economics' rule.
-    max_iters: the solver's iteration budget; None: the economics'.
+        from a warm start, the metric on a tenth of the batch, Levenberg-Marquardt damping. It is
+        the one home of the damping rule and the iteration budget.
+    damping, max_iters: given here, they replace the economics' damping rule (a rule, or a
+        number for constant λ) and iteration budget (init-only: the object keeps one economics).
     rtol: the solver's relative-residual tolerance (≥ 0).
     metric: "fisher" (= "ggn"), "empirical_fisher" (eq. 13), "covariance" (eq. 12) or "hessian".
     solver: "cg", "minres_qlp", or a callable with their signature.
-    compute_rho: compute ρ (one extra forward pass); None: when the damping rule needs it.
+    compute_rho: compute ρ (one extra forward pass); None: when the damping rule or rejection
+        needs it.
     checks: run-time checks (finite data, targets in the family's range, finite gradient and
         direction, a traced damping or learning rate ≥ 0) as `jax.experimental.checkify` checks:
         run the jitted step or loop under `checkify.checkify` and call `err.throw()`.
@@ -123,64 +125,76 @@ class NaturalGradient:
     apply_fn: Callable[[PyTree, Any], jax.Array]
     family: Family
     _: dataclasses.KW_ONLY
-    learning_rate: Union[float, Callable[[jax.Array], jax.Array]] = 1.0
+    learning_rate: Union[float, str, Callable[[jax.Array], jax.Array]] = 1.0
+    momentum: bool = False
+    rho: str = "first_order"
+    reject: bool = False
     economics: SolverEconomics = RECOMMENDED
-    damping: Any = None
-    max_iters: Optional[int] = None
+    damping: dataclasses.InitVar[Any] = None
+    max_iters: dataclasses.InitVar[Optional[int]] = None
     rtol: Union[float, jax.Array] = 1e-4
     metric: str = "fisher"
     solver: Union[str, Callable] = "cg"
     compute_rho: Optional[bool] = None
     checks: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self, damping, max_iters):
         if self.family is None:
             raise TypeError("an output family is needed: family=natgrad.families.Categorical() "
                             "or another natgrad.families.Family")
         if not isinstance(self.economics, SolverEconomics):
             raise TypeError(f"economics must be a natgrad.economics.SolverEconomics, got "
                             f"{self.economics!r}")
+        # a bad damping fails here; the object keeps one economics
+        object.__setattr__(self, "economics", self.economics.overridden(damping, max_iters))
         metric_kind(self.metric)
         _solvers.check_truncation(self.iterations, self.rtol)
-        if not callable(self.learning_rate):  # a schedule is checked at run time (checks=True)
+        _control.check_step_control(self.learning_rate, self.momentum, self.rho, self.reject)
+        if not (callable(self.learning_rate) or self.adaptive):  # a schedule: checks=True
             _solvers.check_non_negative("learning_rate", self.learning_rate)
         self.economics.check_solver(self.solve)
-        rule = self.rule  # a bad damping fails here, not at the first step
-        if self.compute_rho is False and getattr(rule, "needs_rho", True):
-            raise ValueError(f"compute_rho=False, but the damping rule {rule!r} needs ρ")
+        if self.compute_rho is False and (getattr(self.rule, "needs_rho", True) or self.reject):
+            raise ValueError(f"compute_rho=False, but {'rejection' if self.reject else 'the damping rule ' + repr(self.rule)} needs ρ")
 
     @property
     def rule(self):
-        """The damping rule in force: `damping`, else the economics'."""
-        return _rule(self.damping, self.economics)
+        """The damping rule in force (the economics')."""
+        return self.economics.damping
 
     @property
     def iterations(self) -> int:
-        """The iteration budget in force: `max_iters`, else the economics'."""
-        return self.economics.max_iters if self.max_iters is None else self.max_iters
+        """The iteration budget in force (the economics')."""
+        return self.economics.max_iters
 
     @property
     def solve(self) -> Callable:
         """The solver function."""
-        return _solver(self.solver)
+        return _solvers.resolve_solver(self.solver)
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the step size is the quadratic model's (`learning_rate="adaptive"`)."""
+        return isinstance(self.learning_rate, str)
 
     @property
     def needs_rho(self) -> bool:
-        """Whether a step computes ρ: `compute_rho`, else when the damping rule needs it."""
+        """Whether a step computes ρ: `compute_rho`, else when the damping rule or rejection
+        needs it."""
         if self.compute_rho is not None:
             return bool(self.compute_rho)
-        return bool(getattr(self.rule, "needs_rho", True))
+        return bool(getattr(self.rule, "needs_rho", True)) or self.reject
 
     # --- the plain step ---------------------------------------------------------------------
 
     def init(self, params: PyTree) -> NaturalGradientState:
-        """The initial state: λ from the damping rule in the parameters' floating dtype, and the
-        zero direction and the preconditioner's state that the economics carry."""
-        return _initial_state(params, self.rule, self.economics)
+        """The initial state: λ from the damping rule in the parameters' floating dtype, the zero
+        direction and the preconditioner's state that the economics carry, with momentum a zero
+        previous update, and the rule's tag (a step with another rule is refused)."""
+        return initial_state(params, self.economics, momentum=self.momentum)
 
     def step(self, params: PyTree, state: NaturalGradientState, grad_batch: tuple,
              metric_batch=None) -> tuple[PyTree, NaturalGradientState, StepInfo]:
-        """One step θ ← θ − η (M + λI)⁻¹ ∇L(θ): (new_params, new_state, StepInfo).
+        """One step θ ← θ − α (M + λI)⁻¹ ∇L(θ) + μ δ₀: (new_params, new_state, StepInfo).
 
         grad_batch: `(inputs, targets)`: L and g are taken on it.
         metric_batch: the metric's batch: `inputs`, `(inputs,)` or `(inputs, targets)`; the Fisher
@@ -190,35 +204,66 @@ class NaturalGradient:
         _refuse_family_as_batch(metric_batch)
         self._check_inputs(params, grad_batch, metric_batch)
         economics, rule = self.economics, self.rule
+        _check_state_rule(state, rule)
         loss, g, matvec = loss_gradient_and_metric(
             self.apply_fn, params, grad_batch, economics.metric_batch(grad_batch, metric_batch),
             self.family, self.metric)
         lam = rule.current(state.damping)
         dtype = pytree.scalar_dtype(params)
-        eta = jnp.asarray(self._learning_rate(state.count), dtype)
         if self.checks:
             _checks.check_damping(rule, lam)
-            _checks.check_scalar(eta, "learning_rate")
         ng, gnorm, sinfo, preconditioner = self._direction(g, matvec, params, grad_batch, state,
                                                            lam)
-        new_params = jax.tree_util.tree_map(lambda p, d: (p - eta * d).astype(p.dtype), params, ng)
+        size = self._step_size(state, g, ng, gnorm, sinfo, pytree.damped(matvec, lam), dtype)
+        previous = state.update if self.momentum else None
+        new_params = _control.moved(params, ng, previous, size)
+        rho = jnp.full((), jnp.nan, dtype)
+        rejected = jnp.zeros((), bool)
         if self.needs_rho:
-            x, t = grad_batch
-            rho = _reduction_ratio(mean_nll(self.apply_fn, x, t, self.family), new_params, loss,
-                                   eta, g, ng, dtype)
-        else:
-            rho = jnp.full((), jnp.nan, dtype)
-        info = _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype)
-        new_state = NaturalGradientState(state.count + 1, _next_damping(rule, lam, rho), info,
-                                         direction=self._carried(ng),
-                                         preconditioner=preconditioner)
+            new_loss = mean_nll(self.apply_fn, *grad_batch, self.family)(new_params)
+            rho = _control.reduction_ratio(self.rho, new_loss, loss, size, dtype)
+        judged = rho
+        if self.reject:
+            rejected = ~_control.accepted(new_loss, loss, rho)
+            new_params = _select(rejected, params, new_params)
+            judged = jnp.where(rejected, -jnp.inf, rho).astype(dtype)
+        info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype)
+        new_state = NaturalGradientState(
+            state.count + 1, _next_damping(rule, lam, judged), info,
+            direction=self._carried(ng), preconditioner=preconditioner,
+            update=None if previous is None else _select(
+                rejected, previous, _control.moved(pytree.zeros_like(params), ng, previous, size)),
+            rule=state.rule)
         return new_params, new_state, info
+
+    def _step_size(self, state, g, ng, gnorm, sinfo, damped_op, dtype) -> _control.StepSize:
+        """α, μ and the model's predictions: the fixed rate, or the quadratic model's choice;
+        ngᵀ(M + λI)ng only where the quadratic ρ or the adaptive rate needs it."""
+        wants_curvature = self.adaptive or (self.rho == "quadratic" and self.needs_rho)
+        curvature = None
+        if wants_curvature:
+            curvature = _control.curvature_along(
+                ng, g, gnorm, sinfo.model, damped_op,
+                _solvers.solver_traits(self.solve).reports_model).astype(dtype)
+        if self.adaptive:
+            return _control.adaptive_step(g, ng, curvature,
+                                          state.update if self.momentum else None, damped_op)
+        eta = jnp.asarray(self._learning_rate(state.count), dtype)
+        if self.checks:
+            _checks.check_scalar(eta, "learning_rate")
+        return _control.fixed_step(eta, g, ng, curvature)
 
     # --- the optax faces --------------------------------------------------------------------
 
     def scale_by(self) -> optax.GradientTransformationExtraArgs:
         """The optax transformation u ↦ (M + λI)⁻¹ u (no learning rate): see
-        `scale_by_natural_gradient`."""
+        `scale_by_natural_gradient`. A fixed rate and the first-order ρ only (the chain, not the
+        transformation, applies the update)."""
+        if self.adaptive or self.momentum or self.reject or self.rho != "first_order":
+            raise ValueError("the optax transformation takes a fixed learning rate, rho="
+                             "'first_order' and no rejection (it does not know the update the "
+                             "chain applies): use NaturalGradient.step for the adaptive step, "
+                             "the quadratic ρ or rejection")
         need_rho = self.needs_rho
 
         def init_fn(params):
@@ -237,6 +282,7 @@ class NaturalGradient:
                                  "grad_batch=(inputs, targets)")
             self._check_inputs(params, grad_batch, metric_batch)
             _checks.check_updates(updates, params)
+            _check_state_rule(state, self.rule)
             loss, matvec = _transform_metric(self.apply_fn, params, grad_batch,
                                              self.economics.metric_batch(grad_batch, metric_batch),
                                              self.family, self.metric, need_rho)
@@ -251,10 +297,13 @@ class NaturalGradient:
                 _checks.check_damping(self.rule, lam)
             ng, gnorm, sinfo, preconditioner = self._direction(updates, matvec, params,
                                                                grad_batch, state, lam)
-            info = _step_info(loss, gnorm, sinfo, rho, lam, 1.0, ng, dtype)
+            one = jnp.ones((), dtype)
+            size = _control.StepSize(one, jnp.zeros((), dtype), jnp.nan, jnp.nan)
+            info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, None,
+                              jnp.zeros((), bool), dtype)
             previous = params if need_rho else None
             return ng, NaturalGradientState(state.count + 1, lam, info, previous,
-                                            self._carried(ng), preconditioner)
+                                            self._carried(ng), preconditioner, rule=state.rule)
 
         return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -293,29 +342,46 @@ class NaturalGradient:
         return ng if self.economics.warm_start else None
 
 
-def _rule(damping, economics):
-    """The damping rule in force: `damping` (a rule or a number), else the economics'."""
-    return as_damping(economics.damping if damping is None else damping)
-
-
 def _refuse_family_as_batch(metric_batch):
     if isinstance(metric_batch, Family):
         raise TypeError("metric_batch is an output family: pass it as family=...")
 
 
-def _initial_state(params, rule, economics) -> NaturalGradientState:
+def initial_state(params: PyTree, economics: SolverEconomics, *,
+                  momentum: bool = False) -> NaturalGradientState:
+    """A fresh state for these economics (`NaturalGradient.init`, `natural_gradient_init`)."""
     _checks.check_params(params)
     dtype = pytree.scalar_dtype(params)
     return NaturalGradientState(
         count=jnp.zeros((), jnp.int32),
-        damping=jnp.asarray(rule.init(), dtype),
+        damping=jnp.asarray(economics.damping.init(), dtype),
         info=empty_info(dtype),
         direction=economics.initial_direction(params),
         preconditioner=economics.initial_preconditioner(params),
+        update=pytree.zeros_like(params) if momentum else None,
+        rule=DampingTag.of(economics.damping),
     )
 
 
-def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
+def _check_state_rule(state, rule):
+    """A state made for one damping rule is not stepped with another (its λ is that rule's)."""
+    if state.rule is not None and state.rule != DampingTag.of(rule):
+        raise ValueError(f"the state was made for damping {state.rule!r} but the step's damping "
+                         f"is {rule!r}: make the state with the step's damping "
+                         f"(natural_gradient_init(params, damping) or NaturalGradient.init)")
+
+
+def _select(reject, old, new):
+    """`old` where `reject`, else `new`, leaf by leaf (a select: no branch under jit)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(reject, a, b), old, new)
+
+
+def _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype) -> StepInfo:
+    if previous is None:
+        step_norm = jnp.abs(size.alpha) * pytree.norm(ng)
+    else:
+        step_norm = pytree.norm(jax.tree_util.tree_map(
+            lambda d, d0: -size.alpha * d + size.mu * d0, ng, previous))
     return StepInfo(
         loss=jnp.asarray(loss, dtype),
         grad_norm=gnorm.astype(dtype),
@@ -324,7 +390,10 @@ def _step_info(loss, gnorm, sinfo, rho, lam, eta, ng, dtype) -> StepInfo:
         flag=sinfo.flag,
         rho=rho,
         damping=jnp.asarray(lam, dtype),
-        step_norm=(jnp.abs(eta) * pytree.norm(ng)).astype(dtype),
+        step_norm=step_norm.astype(dtype),
+        learning_rate=jnp.asarray(size.alpha, dtype),
+        momentum=jnp.asarray(size.mu, dtype),
+        rejected=rejected.astype(jnp.int32),
     )
 
 
@@ -343,12 +412,6 @@ def _natural_direction(g, matvec, damping, solver, max_iters, rtol, options):
 def _next_damping(rule, lam, rho):
     """The damping rule's λ after a step with reduction ratio ρ, in λ's dtype."""
     return jnp.asarray(rule.update(lam, rho), lam.dtype)
-
-
-def _reduction_ratio(loss_fn, new_params, loss, eta, g, ng, dtype):
-    """ρ of eq. 30, (L(θ_new) − L(θ)) / (−η g·ng): actual over predicted reduction, for the damping
-    rule; costs one forward pass at θ_new."""
-    return ((loss_fn(new_params) - loss) / (-eta * pytree.vdot(g, ng))).astype(dtype)
 
 
 def _applied_reduction_ratio(loss_fn, previous, params, loss, dtype):
@@ -381,128 +444,3 @@ def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric
     return jnp.full((), jnp.nan, dtype), metric_operator(apply_fn, params, batch, family, metric)
 
 
-# --- the plain functions: the settings object made from their arguments -----------------------
-
-def natural_gradient_init(params: PyTree, damping=None, *,
-                          economics: SolverEconomics = PAPER) -> NaturalGradientState:
-    """The initial state for `natural_gradient_step` (λ from the damping rule or a number; None:
-    the economics'), in the parameters' floating dtype; with a warm-starting `economics`, a zero
-    direction, with a preconditioner its state (the state's structure is fixed here, so pass the
-    economics the steps will use). `NaturalGradient(...).init` is the same, from the one object
-    the steps use too."""
-    return _initial_state(params, _rule(damping, economics), economics)
-
-
-def natural_gradient_step(
-    apply_fn: Callable[[PyTree, Any], jax.Array],
-    params: PyTree,
-    state: NaturalGradientState,
-    grad_batch: tuple,
-    metric_batch=None,
-    *,
-    family: Optional[Family] = None,
-    learning_rate: Union[float, jax.Array],
-    damping=None,
-    metric: str = "fisher",
-    solver: Union[str, Callable] = "cg",
-    max_iters: Optional[int] = None,
-    rtol: Union[float, jax.Array] = 1e-4,
-    compute_rho: Optional[bool] = None,
-    economics: SolverEconomics = PAPER,
-    checks: bool = False,
-) -> tuple[PyTree, NaturalGradientState, StepInfo]:
-    """One natural-gradient step θ ← θ − η (M + λI)⁻¹ ∇L(θ): `NaturalGradient(apply_fn, family,
-    ...).step(params, state, grad_batch, metric_batch)` with the paper's protocol as the default
-    economics (`PAPER`: 20 iterations, undamped unless `damping` is given).
-
-    Args:
-      apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
-      params: θ (any pytree of float arrays).
-      state: from `natural_gradient_init` (holds λ), or the previous step.
-      grad_batch, metric_batch: as for `NaturalGradient.step`.
-      family, learning_rate, metric, solver, rtol, compute_rho, checks: as for `NaturalGradient`
-        (keyword-only; `learning_rate` may be a traced scalar).
-      damping: a damping rule or a number (constant λ); None: the economics'. An adaptive rule's λ
-        lives in `state` (make it with the same rule); a constant's is the rule's value.
-      max_iters: the solver's iteration budget; None: the economics' (`PAPER`: 20).
-      economics: the solve's settings (`natgrad.economics.SolverEconomics`), default `PAPER`.
-
-    Returns:
-      (new_params, new_state, StepInfo).
-    """
-    _refuse_family_as_batch(metric_batch)
-    settings = NaturalGradient(apply_fn, family, learning_rate=learning_rate, economics=economics,
-                               damping=damping, max_iters=max_iters, rtol=rtol, metric=metric,
-                               solver=solver, compute_rho=compute_rho, checks=checks)
-    return settings.step(params, state, grad_batch, metric_batch)
-
-
-def scale_by_natural_gradient(
-    apply_fn: Callable[[PyTree, Any], jax.Array],
-    family: Family,
-    *,
-    damping=None,
-    metric: str = "fisher",
-    solver: Union[str, Callable] = "cg",
-    max_iters: Optional[int] = None,
-    rtol: Union[float, jax.Array] = 1e-4,
-    compute_rho: Optional[bool] = None,
-    economics: SolverEconomics = PAPER,
-    checks: bool = False,
-) -> optax.GradientTransformationExtraArgs:
-    """Precondition the incoming updates by the damped metric: u ↦ (M + λI)⁻¹ u (no learning rate).
-
-    The updates it receives are the gradient of the mean NLL, possibly already transformed by
-    earlier links of a chain (e.g. `optax.clip_by_global_norm`); it returns the natural-gradient
-    direction, to be scaled by later links (`natural_gradient` adds the learning rate). The metric
-    is taken at `params`; `update(updates, state, params, metric_batch=..., grad_batch=...)`:
-
-    - `metric_batch`: the metric's batch, `inputs`, `(inputs,)` or `(inputs, targets)` (the
-      covariance metrics and the Hessian need targets); None: the gradient batch;
-    - `grad_batch`: `(inputs, targets)` of the gradient. Needed when ρ is (Levenberg-Marquardt
-      damping or `compute_rho=True`): ρ of the previous step is evaluated on it from the update
-      that was actually applied (see the module docstring). When its inputs are the metric
-      batch's, L comes from the metric's linearization. A preconditioner in `economics` needs it
-      too (per-example gradients need targets).
-
-    With a warm-starting `economics` the state carries the last returned direction (the solve
-    starts from warm_start × it, on the scale of the incoming updates).
-
-    Other extra arguments are ignored (a chain passes them to every link). The state is a
-    `NaturalGradientState`; its `info` describes the last call. Arguments as for
-    `natural_gradient_step`; `NaturalGradient(...).scale_by()` is the same transformation.
-    """
-    return NaturalGradient(apply_fn, family, economics=economics, damping=damping,
-                           max_iters=max_iters, rtol=rtol, metric=metric, solver=solver,
-                           compute_rho=compute_rho, checks=checks).scale_by()
-
-
-def natural_gradient(
-    apply_fn: Callable[[PyTree, Any], jax.Array],
-    family: Family,
-    learning_rate: Union[float, Callable[[jax.Array], jax.Array]],
-    *,
-    damping=None,
-    metric: str = "fisher",
-    solver: Union[str, Callable] = "cg",
-    max_iters: Optional[int] = None,
-    rtol: Union[float, jax.Array] = 1e-4,
-    compute_rho: Optional[bool] = None,
-    economics: SolverEconomics = PAPER,
-    checks: bool = False,
-) -> optax.GradientTransformationExtraArgs:
-    """The natural-gradient step as an optax optimizer: `scale_by_natural_gradient` chained with
-    `optax.scale_by_learning_rate(learning_rate)`, so its updates are −η (M + λI)⁻¹ grads and
-    `optax.apply_updates` gives `natural_gradient_step`'s parameters (for constant damping;
-    ρ is evaluated one call later, see the module docstring).
-
-    `learning_rate` is a float or an optax schedule (a function of the step count). The state is
-    the chain's: `(NaturalGradientState, ScaleByScheduleState or EmptyState)`. The extra arguments
-    of `update` are those of `scale_by_natural_gradient`. Under `optax.inject_hyperparams` the
-    model function is not a schedule: `optax.inject_hyperparams(natgrad.natural_gradient,
-    static_args="apply_fn")(apply_fn, family, learning_rate=..., damping=...)` injects the
-    learning rate and a constant damping (docs/training_loop.md).
-    """
-    return NaturalGradient(apply_fn, family, learning_rate=learning_rate, economics=economics,
-                           damping=damping, max_iters=max_iters, rtol=rtol, metric=metric,
-                           solver=solver, compute_rho=compute_rho, checks=checks).optax()

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 PyTree = Any
 
-__all__ = ["StepInfo", "NaturalGradientState", "empty_info"]
+__all__ = ["StepInfo", "NaturalGradientState", "DampingTag", "empty_info"]
 
 
 class StepInfo(NamedTuple):
@@ -22,7 +22,13 @@ class StepInfo(NamedTuple):
     rho: the reduction ratio of eq. 30 of this step (plain step) or, in the transformation, of the
         previous step, measured at this call; NaN when not computed.
     damping: the λ used for this step's solve.
-    step_norm: ‖θ_new − θ‖ = η‖ng‖ (in the transformation: ‖ng‖, the returned direction's norm).
+    step_norm: ‖θ_new − θ‖ = ‖−α·ng + μ·δ₀‖ of the step proposed (in the transformation: ‖ng‖,
+        the returned direction's norm).
+    learning_rate: α, the step size along −ng: η for a fixed rate, the model's choice for
+        `learning_rate="adaptive"` (1 in the transformation, which leaves it to the chain).
+    momentum: μ, the coefficient of the previous update δ₀ (0 without momentum).
+    rejected: 1 when step rejection kept θ (the step was not applied), else 0 (int32: summed
+        over a run it counts the rejected steps).
     """
 
     loss: jax.Array
@@ -33,13 +39,49 @@ class StepInfo(NamedTuple):
     rho: jax.Array
     damping: jax.Array
     step_norm: jax.Array
+    learning_rate: jax.Array
+    momentum: jax.Array
+    rejected: jax.Array
+
+
+@jax.tree_util.register_pytree_node_class
+class DampingTag:
+    """Which damping rule a state was made for, carried as static pytree data (no leaves, so jit,
+    scan and vmap see the state's arrays unchanged): a step given another rule is refused rather
+    than run on a λ the rule never set. A `Constant` is tagged by its kind only (its value is the
+    step's, and may be an injected, traced hyper-parameter)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    @classmethod
+    def of(cls, rule) -> "DampingTag":
+        return cls(type(rule).__name__ if not getattr(rule, "needs_rho", True) else rule)
+
+    def tree_flatten(self):
+        return (), self.key
+
+    @classmethod
+    def tree_unflatten(cls, key, children):
+        del children
+        return cls(key)
+
+    def __eq__(self, other):
+        return isinstance(other, DampingTag) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return repr(self.key)
 
 
 class NaturalGradientState(NamedTuple):
     """The optimizer's state: step count, damping λ, the last step's info, for the optax
     transformation when ρ is needed the parameters of the previous call (else None), when the
-    economics warm-start the solve the last direction ng (else None), and the economics'
-    preconditioner's state (else None).
+    economics warm-start the solve the last direction ng (else None), the economics'
+    preconditioner's state (else None), with momentum the last applied update δ₀ (else None),
+    and the damping rule it was made for (`DampingTag`).
 
     λ is the one for the next solve (plain step) or the one of the last solve (transformation,
     which revises it from the applied update at its next call before solving)."""
@@ -50,6 +92,8 @@ class NaturalGradientState(NamedTuple):
     previous_params: Optional[PyTree] = None
     direction: Optional[PyTree] = None
     preconditioner: Optional[PyTree] = None
+    update: Optional[PyTree] = None
+    rule: Optional[DampingTag] = None
 
 
 def empty_info(dtype) -> StepInfo:
@@ -57,6 +101,7 @@ def empty_info(dtype) -> StepInfo:
     z = jnp.zeros((), dtype)
     nan = jnp.full((), jnp.nan, dtype)
     zi = jnp.zeros((), jnp.int32)
-    return StepInfo(z, z, zi, z, zi, nan, z, z)
+    return StepInfo(loss=z, grad_norm=z, iterations=zi, relative_residual=z, flag=zi, rho=nan,
+                    damping=z, step_norm=z, learning_rate=z, momentum=z, rejected=zi)
 
 

@@ -35,6 +35,9 @@ PROGRESS                     9  CG with `progress`: the quadratic model's relati
 
 MINRES-QLP's safeguards are Choi, Paige & Saunders' (maxxnorm, acondlim, trancond keywords, their
 defaults); on singular inconsistent systems they are what keeps x close to pinv(A + λI) b.
+
+The solver protocol (`Solver`, `SolverTraits`, the `SOLVERS` registry, `resolve_solver`) is in
+code: a solver says which options it takes and whether it reports the quadratic model φ(x).
 """
 from ._info import (
     BREAKDOWN,
@@ -54,6 +57,7 @@ from ._cg import cg
 from ._minres_qlp import minres_qlp
 from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
+from ._registry import CUSTOM, SOLVERS, Solver, SolverTraits, resolve_solver, solver_traits
 from ._truncation import check_non_negative, check_truncation
 
 __all__ = [
@@ -72,6 +76,12 @@ __all__ = [
     "PROGRESS",
     "FLAG_NAMES",
     "Progress",
+    "Solver",
+    "SolverTraits",
+    "CUSTOM",
+    "SOLVERS",
+    "resolve_solver",
+    "solver_traits",
     "inverse_preconditioner",
     "check_truncation",
     "check_non_negative",

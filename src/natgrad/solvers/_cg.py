@@ -106,7 +106,8 @@ def cg(
         stops improving (Martens 2010, §4.4; flag PROGRESS). None: rtol and max_iters only.
 
     Returns:
-      (x, SolverInfo(iterations, relative_residual, flag)); see `natgrad.solvers` for the flags.
+      (x, SolverInfo(iterations, relative_residual, flag, model)); see `natgrad.solvers` for the
+      flags; `model` is φ(x) = ½xᵀ(A + λI)x − bᵀx, from the residual (no product with A).
       CG returns CONVERGED, MAX_ITERS, PROGRESS, NEGATIVE_CURVATURE (pᵀ(A+λI)p ≤ 0: x is the last
       iterate before it), BREAKDOWN (non-finite numbers from matvec or x0) or ZERO_RHS (b = 0,
       x = 0). relative_residual is the recursively updated residual norm over ‖b‖.
@@ -169,10 +170,11 @@ def cg(
 
     final = lax.while_loop(cond, body, init)
     x, rs, k, flag = final.x, final.rs, final.k, final.flag
+    model = -0.5 * t.vdot(t.axpy(1.0, b, final.r), x)  # φ(x), free from r = b − (A + λI)x
 
     safe_b2 = jnp.where(bnorm2 > 0, bnorm2, 1)
     relres = jnp.where(bnorm2 > 0, jnp.sqrt(rs / safe_b2), zero)
     flag = jnp.where(
         flag == _RUNNING, jnp.where(rs <= tol2, CONVERGED, MAX_ITERS), flag
     ).astype(jnp.int32)
-    return x, SolverInfo(iterations=k, relative_residual=relres, flag=flag)
+    return x, SolverInfo(iterations=k, relative_residual=relres, flag=flag, model=model)

@@ -1,7 +1,7 @@
 """The result record every solver returns, and its exit flags."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
@@ -62,8 +62,12 @@ class SolverInfo(NamedTuple):
     flag: one of the module constants CONVERGED, MAX_ITERS, LEAST_SQUARES, NEGATIVE_CURVATURE,
         BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT, SINGULAR, PROGRESS (int32);
         `FLAG_NAMES[int(flag)]` names it.
+    model: φ(x) = ½xᵀ(A + λI)x − bᵀx, the quadratic model's value at the returned x, for a
+        solver that has it without a product with A (CG: −½(b + r)ᵀx from its residual); NaN
+        where the solver does not report it (`reports_model` is False: MINRES-QLP).
     """
 
     iterations: jax.Array
     relative_residual: jax.Array
     flag: jax.Array
+    model: Any = float("nan")
