@@ -36,6 +36,7 @@ PROGRESS                     9  CG with `progress`: the quadratic model's relati
 MINRES-QLP's safeguards are Choi, Paige & Saunders' (maxxnorm, acondlim, trancond keywords, their
 defaults); on singular inconsistent systems they are what keeps x close to pinv(A + λI) b.
 """
+from ..preconditioners.protocol import inverse_preconditioner
 from ._info import (
     BREAKDOWN,
     CONVERGED,
@@ -52,7 +53,6 @@ from ._info import (
 )
 from ._cg import cg
 from ._minres_qlp import minres_qlp
-from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
 from ._truncation import check_non_negative, check_truncation
 

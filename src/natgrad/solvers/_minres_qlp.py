@@ -69,6 +69,7 @@ from jax import lax
 from jax.tree_util import tree_map
 
 from .. import pytree as t
+from ..preconditioners.protocol import inverse_preconditioner
 from ._info import BREAKDOWN, CONVERGED, MAX_ITERS, ZERO_RHS, SolverInfo
 from ._minres_qlp_steps import (
     RUNNING,
@@ -82,7 +83,6 @@ from ._minres_qlp_steps import (
     stopping_tests,
     update_map,
 )
-from ._preconditioner import inverse_preconditioner
 from ._truncation import checked_arguments
 
 PyTree = Any
