@@ -14,8 +14,8 @@ Preconditioners, each built on the metric's rows at that λ:
 
 - `none`;
 - `martens`: `natgrad.preconditioners.MartensDiagonal()`, (D + λ)^0.75 from per-example gradients;
-- `kron`: `natgrad.kronecker.KroneckerFactors(decay=0)`, K-FAC's damped A ⊗ G per layer from this
-  batch (one target per example sampled from the model), on the networks' flax view
+- `kron`: `natgrad.preconditioners.kronecker.KroneckerFactors(decay=0)`, K-FAC's damped A ⊗ G per
+  layer from this batch (one target per example sampled from the model), on the networks' flax view
   (`bench_time_to_target.flax_problem`: the same layers as flax `nn.Dense`).
 
 Reported per point, λ and preconditioner: CG and MINRES-QLP iterations to rtol 1e-2 and 1e-3 on
@@ -55,7 +55,7 @@ import natgrad  # noqa: E402
 from natgrad import solvers  # noqa: E402
 from natgrad.curvature import leading_rows  # noqa: E402
 from natgrad.economics import RECOMMENDED, SolverEconomics  # noqa: E402
-from natgrad.kronecker import KroneckerFactors  # noqa: E402
+from natgrad.preconditioners.kronecker import KroneckerFactors  # noqa: E402
 from natgrad.preconditioners import MartensDiagonal  # noqa: E402
 
 PRECONDITIONERS = {"none": None, "martens": MartensDiagonal(),

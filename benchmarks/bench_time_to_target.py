@@ -21,9 +21,9 @@ Methods, each from the same initial parameters, with the same minibatch order:
   (`natgrad.economics.RECOMMENDED`: warm start from 0.95 × the previous direction, the metric on
   the first tenth of the gradient batch), Levenberg-Marquardt damping, CG for `--ng-max-iters`
   (5) iterations;
-- `ng_kron`: the same step preconditioned by Kronecker factors (`natgrad.kronecker.
-  KroneckerFactors`, K-FAC's per-layer A ⊗ G, refreshed every `--kron-every` (5) steps on the
-  metric's rows) with `--kron-max-iters` (3) CG iterations and Levenberg-Marquardt damping
+- `ng_kron`: the same step preconditioned by Kronecker factors
+  (`natgrad.preconditioners.kronecker.KroneckerFactors`, K-FAC's per-layer A ⊗ G, refreshed every
+  `--kron-every` (5) steps on the metric's rows) with `--kron-max-iters` (3) CG iterations and Levenberg-Marquardt damping
   floored at `--kron-min-damping` (1e-3) (`kron_economics`); its networks are the same dense
   layers written as flax modules (`DenseStack`, which the preconditioner's method interception
   finds), the parameters relabelled at the step's boundary (`as_flax` / `from_flax`: the same
@@ -78,7 +78,7 @@ import natgrad
 from natgrad import families
 from natgrad.curvature import leading_rows
 from natgrad.economics import PAPER, RECOMMENDED, SolverEconomics
-from natgrad.kronecker import KroneckerFactors
+from natgrad.preconditioners.kronecker import KroneckerFactors
 from natgrad.solvers import Progress
 
 METHODS = ("ng", "ng_kron", "ng_paper", "msgd", "adam", "kfac")
@@ -167,7 +167,7 @@ AE_ACTS = (jax.nn.sigmoid,) * 3 + (None,) + (jax.nn.sigmoid,) * 3 + (None,)
 
 class DenseStack(nn.Module):
     """`_forward` as a flax module: the same x @ kernel + bias per layer (flax's `nn.Dense`), so
-    that `natgrad.kronecker` finds its layers by method interception."""
+    that `natgrad.preconditioners.kronecker` finds its layers by method interception."""
 
     widths: tuple
     activations: tuple

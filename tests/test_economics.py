@@ -167,6 +167,16 @@ def test_squared_gradients_are_the_mean_squared_per_example_gradients(x64, chunk
     np.testing.assert_allclose(_flat(m), (np.mean(rows**2, axis=0) + LAM) ** 0.75, rtol=1e-12)
 
 
+def test_martens_diagonal_is_a_preconditioner_whose_inverse_divides_by_its_state(x64):
+    params, x, y, _ = _problem()
+    martens = MartensDiagonal()
+    assert isinstance(martens, natgrad.preconditioners.Preconditioner)
+    assert solvers.inverse_preconditioner is natgrad.preconditioners.inverse_preconditioner
+    state = martens.refresh(martens.init(params), _apply, params, x, y, FAMILY, LAM)
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    np.testing.assert_array_equal(_flat(martens.inverse(state)(v)), 1 / _flat(state))
+
+
 def _pcg_iterate(a, b, m_diag, k):
     """The k-th preconditioned CG iterate from 0: Galerkin on K_k(M⁻¹A, M⁻¹b) (numpy)."""
     q = np.zeros((len(b), k))

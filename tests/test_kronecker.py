@@ -1,6 +1,6 @@
-"""natgrad.kronecker: the K-FAC preconditioner against references written here, in float64 (the
-`x64` fixture): factors from hand-written forward and backward passes (numpy), the dense
-Kronecker-factored inverse from `np.kron`, the damped Fisher materialised from
+"""natgrad.preconditioners.kronecker: the K-FAC preconditioner against references written here,
+in float64 (the `x64` fixture): factors from hand-written forward and backward passes (numpy), the
+dense Kronecker-factored inverse from `np.kron`, the damped Fisher materialised from
 `natgrad.ggn_operator` and solved with `np.linalg.solve`."""
 import functools
 
@@ -13,7 +13,7 @@ from jax.flatten_util import ravel_pytree
 
 import natgrad
 from natgrad import families, solvers
-from natgrad.kronecker import KroneckerFactors, KroneckerState
+from natgrad.preconditioners.kronecker import KroneckerFactors, KroneckerState
 from natgrad.models import MLP, ConvNet
 
 FAMILY = families.Categorical()
@@ -326,6 +326,14 @@ def test_jit_and_scan_training_loop_matches_python_loop(x64):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert isinstance(s_scan, KroneckerState) and int(s_scan.count) == 5
     assert float(losses[-1]) < float(losses[0])
+
+
+def test_is_a_preconditioner_also_importable_from_its_old_path():
+    import natgrad.kronecker
+
+    assert isinstance(KroneckerFactors(), natgrad.preconditioners.Preconditioner)
+    assert natgrad.kronecker.KroneckerFactors is KroneckerFactors
+    assert natgrad.kronecker.KroneckerState is KroneckerState
 
 
 def test_hashable_and_static():

@@ -37,7 +37,8 @@ def test_flax_only_through_the_models_extra():
 
 
 def test_import_natgrad_imports_no_flax_and_no_study():
-    code = ("import sys, natgrad; print(sorted({m.split('.')[0] if not m.startswith('natgrad') else m "
+    code = ("import sys, natgrad, natgrad.preconditioners; "
+            "print(sorted({m.split('.')[0] if not m.startswith('natgrad') else m "
             "for m in sys.modules if m.startswith(('flax', 'natgrad.study', 'kfac_jax', 'snakemake'))}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"

@@ -1,9 +1,10 @@
 """natgrad: matrix-free natural gradient descent for JAX.
 
 The library (families, curvature, pytree, solvers, damping, preconditioners, economics, state,
-step_control, optimizer, functional) imports only jax and optax; `natgrad.models` (flax models) and `natgrad.kronecker`
-(which finds flax layers) need flax, installed by `pip install natgrad[models]`, and are not
-imported here. The study (`natgrad.study`) builds on the library and is never imported from here.
+step_control, optimizer, functional) imports only jax and optax; `natgrad.models` (flax models)
+and `natgrad.preconditioners.kronecker` (which finds flax layers; also importable as
+`natgrad.kronecker`) need flax, installed by `pip install natgrad[models]`, and are not imported
+here. The study (`natgrad.study`) builds on the library and is never imported from here.
 
 Start with `natgrad.NaturalGradient(apply_fn, family, learning_rate=...)`: one settings object
 whose `init` and `step` (or `optax()`) cannot disagree, with the recommended economics.

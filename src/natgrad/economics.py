@@ -10,7 +10,7 @@ optimization"): what a step spends on its solve, and what it reuses from the las
   carried in the optimizer state;
 - `preconditioner`: a preconditioner with state, refreshed at each step (see below), e.g.
   `natgrad.preconditioners.MartensDiagonal()` ((D + λ)^0.75 from per-example gradients) or
-  `natgrad.kronecker.KroneckerFactors()`, passed to the solver (preconditioned CG / MINRES-QLP);
+  `natgrad.preconditioners.kronecker.KroneckerFactors()`, passed to the solver (preconditioned CG / MINRES-QLP);
 - `progress`: CG also stops when its quadratic model stops improving
   (`natgrad.solvers.Progress()`, Martens §4.4; CG only);
 - `metric_fraction`: the metric on the first ⌈f·n⌉ rows of its batch, the preconditioner on the
@@ -19,10 +19,11 @@ optimization"): what a step spends on its solve, and what it reuses from the las
 The step's own `max_iters=` and `damping=` arguments, when given, replace the economics' (the
 settings object then holds the one resulting economics, so `init` and `step` agree).
 
-A preconditioner is a frozen dataclass with `init(params) -> state` (a pytree whose structure
-depends only on params: it lives in the optimizer state), `refresh(state, apply_fn, params,
-inputs, targets, family, damping) -> state` (jittable, on the first ⌈metric_fraction·n⌉ rows of
-the gradient batch) and `inverse(state) -> v ↦ M⁻¹ v`.
+A preconditioner implements `natgrad.preconditioners.Preconditioner`: a frozen dataclass with
+`init(params) -> state` (a pytree whose structure depends only on params: it lives in the
+optimizer state), `refresh(state, apply_fn, params, inputs, targets, family, damping) -> state`
+(jittable, on the first ⌈metric_fraction·n⌉ rows of the gradient batch) and
+`inverse(state) -> v ↦ M⁻¹ v`.
 
 `PAPER` is the paper's solve (zero start, no preconditioner, 20 iterations, the full metric
 batch) without its damping; `RECOMMENDED` is the library's recommended setting, complete: docs/solver_economics.md
@@ -38,6 +39,7 @@ import jax.numpy as jnp
 from . import pytree
 from .curvature import leading_rows, metric_subbatch
 from .damping import Constant, LevenbergMarquardt, as_damping
+from .preconditioners import Preconditioner
 from .solvers import Progress, check_truncation, solver_traits
 
 PyTree = Any
@@ -54,7 +56,7 @@ class SolverEconomics:
     warm_start: decay d in [0, 1] of the warm start x0 = d·ng_prev/‖g‖ of the solve on g/‖g‖ (the
         previous direction, rescaled to this step's right-hand side); 0 = start from 0. The state
         then carries the last direction (one parameter-sized copy).
-    preconditioner: None, or a preconditioner (`init`/`refresh`/`inverse`, see the module
+    preconditioner: None, or a `natgrad.preconditioners.Preconditioner` (see the module
         docstring), refreshed on the first ⌈metric_fraction·n⌉ rows of the gradient batch.
     progress: None, or a `natgrad.solvers.Progress` rule (CG only).
     metric_fraction: fraction f in (0, 1] of the metric batch the metric is taken on (the first
@@ -64,7 +66,7 @@ class SolverEconomics:
     max_iters: int = 20
     damping: Any = Constant(0.0)
     warm_start: float = 0.0
-    preconditioner: Optional[Any] = None
+    preconditioner: Optional[Preconditioner] = None
     progress: Optional[Progress] = None
     metric_fraction: float = 1.0
 

@@ -39,6 +39,7 @@ defaults); on singular inconsistent systems they are what keeps x close to pinv(
 The solver protocol (`Solver`, `SolverTraits`, the `SOLVERS` registry, `resolve_solver`) is in
 code: a solver says which options it takes and whether it reports the quadratic model φ(x).
 """
+from ..preconditioners.protocol import inverse_preconditioner
 from ._info import (
     BREAKDOWN,
     CONVERGED,
@@ -55,7 +56,6 @@ from ._info import (
 )
 from ._cg import cg
 from ._minres_qlp import minres_qlp
-from ._preconditioner import inverse_preconditioner
 from ._progress import Progress
 from ._registry import CUSTOM, SOLVERS, Solver, SolverTraits, resolve_solver, solver_traits
 from ._truncation import check_non_negative, check_truncation

@@ -31,7 +31,7 @@ from ._info import (
     ZERO_RHS,
     SolverInfo,
 )
-from ._preconditioner import inverse_preconditioner
+from ..preconditioners.protocol import inverse_preconditioner
 from ._progress import Progress
 from ._truncation import checked_arguments
 

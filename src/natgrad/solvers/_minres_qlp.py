@@ -46,11 +46,12 @@ their flags -1, 3, 4, 5 are not separate; `iterations` counts every product with
 subtracts 1 on flags 2, 6, 7); acondlim and trancond default to their 1e15 and 1e7 in float64 and
 to the same multiples of 1/eps in other dtypes (so float32 runs QLP throughout).
 
-Implementation: one `lax.while_loop`; the scalar recurrences are branch-free (the first two
-iterations are handled by overriding the right reflections with (−1, 0)). Every vector update,
-MINRES step, QLP step or the transfer followed by a QLP step, is one linear map of (x, w_a, w_b, v)
-whose nine coefficients pass through one `lax.cond` (which also turns a non-finite step into the
-identity), so that XLA materialises them once instead of fusing the whole scalar chain into each
+Implementation: one `lax.while_loop` whose body calls the named steps of `_minres_qlp_steps`
+(Lanczos, reflections, substitution, estimates, stopping tests, vector update); the scalar
+recurrences are branch-free (the first two iterations are handled by overriding the right
+reflections with (−1, 0)). Every vector update, MINRES step, QLP step or the transfer followed by
+a QLP step, is one linear map of (x, w_a, w_b, v) whose nine coefficients pass through one
+`lax.cond` (which also turns a non-finite step into the identity), so that XLA materialises them once instead of fusing the whole scalar chain into each
 vector loop. Per iteration: one product with A, two inner products and four fused vector passes.
 
 Known limits: relative_residual is the recurrence's ‖r‖, which in ill-conditioned problems can
@@ -68,54 +69,28 @@ from jax import lax
 from jax.tree_util import tree_map
 
 from .. import pytree as t
-from ._info import (
-    ACOND_LIMIT,
-    BREAKDOWN,
-    CONVERGED,
-    LEAST_SQUARES,
-    MAX_ITERS,
-    SINGULAR,
-    XNORM_LIMIT,
-    ZERO_RHS,
-    SolverInfo,
+from ..preconditioners.protocol import inverse_preconditioner
+from ._info import BREAKDOWN, CONVERGED, MAX_ITERS, ZERO_RHS, SolverInfo
+from ._minres_qlp_steps import (
+    RUNNING,
+    apply_update,
+    forward_substitution,
+    lanczos_step,
+    left_reflection,
+    norm_and_condition,
+    right_reflections,
+    safe_divide,
+    stopping_tests,
+    update_map,
 )
-from ._preconditioner import inverse_preconditioner
 from ._truncation import checked_arguments
 
 PyTree = Any
 
-_RUNNING = -1
 # Choi & Saunders' defaults (float64): Acondlim and TranCond.
 _ACONDLIM = 1e15
 _TRANCOND = 1e7
 
-
-def _sdiv(a, b):
-    """a / b, or 0 where b == 0."""
-    nz = b != 0
-    return jnp.where(nz, a / jnp.where(nz, b, 1), jnp.zeros_like(a))
-
-
-def _sym_ortho(a, b):
-    """Reflection [[c, s], [s, −c]] with [c s; s −c][a; b] = [r; 0], r = ‖(a, b)‖ ≥ 0.
-
-    For a = b = 0 it returns the swap (c, s) = (0, 1): applied to the right-hand side it then moves
-    nothing into a zero row, so the residual estimate |ζ̄| stays honest.
-    """
-    r = jnp.hypot(a, b)
-    nz = r > 0
-    safe_r = jnp.where(nz, r, 1)
-    c = jnp.where(nz, a / safe_r, 0)
-    s = jnp.where(nz, b / safe_r, 1)
-    return c.astype(r.dtype), s.astype(r.dtype), r
-
-
-def _select(flags_and_values, default):
-    """The value of the first true condition in [(cond, value), ...], else `default`."""
-    out = jnp.asarray(default)
-    for cond, value in reversed(flags_and_values):
-        out = jnp.where(cond, value, out)
-    return out
 
 
 def minres_qlp(
@@ -214,7 +189,7 @@ def _minres_qlp(op, b, inverse, bnorm, *, max_iters, rtol, maxxnorm, acondlim, t
     beta1 = _norm(b, inverse)
     bnorm = beta1 if bnorm is None else bnorm
     init_flag = jnp.where(
-        beta1 == 0, ZERO_RHS, jnp.where(jnp.isfinite(beta1), _RUNNING, BREAKDOWN)
+        beta1 == 0, ZERO_RHS, jnp.where(jnp.isfinite(beta1), RUNNING, BREAKDOWN)
     ).astype(jnp.int32)
     zeros = t.zeros_like(b)
 
@@ -239,164 +214,45 @@ def _minres_qlp(op, b, inverse, bnorm, *, max_iters, rtol, maxxnorm, acondlim, t
     )
     # The Lanczos vectors v_k = M⁻¹u_k: without a preconditioner u_k = v_k (not stored twice).
     if inverse is None:
-        vectors = dict(v_prev=zeros, v=t.scale(_sdiv(one, beta1), b))
+        vectors = dict(v_prev=zeros, v=t.scale(safe_divide(one, beta1), b))
     else:
-        vectors = dict(u_prev=zeros, u=t.scale(_sdiv(one, beta1), b),
-                       v=t.scale(_sdiv(one, beta1), inverse(b)))
+        vectors = dict(u_prev=zeros, u=t.scale(safe_divide(one, beta1), b),
+                       v=t.scale(safe_divide(one, beta1), inverse(b)))
     vectors.update(x=zeros, w_a=zeros, w_b=zeros)
     init = (vectors, scalars, jnp.zeros((), jnp.int32), init_flag)
 
     def cond(state):
         _, _, k, flag = state
-        return (flag == _RUNNING) & (k < max_iters)
+        return (flag == RUNNING) & (k < max_iters)
 
-    # One iteration is a single dependent chain of scalar recurrences followed by one vector
-    # update; splitting it would only spread that chain over helper signatures.
+    # Each step reads the carried scalars `sc` and this iteration's values `it` so far, and adds
+    # its own to `it`: one dependent chain of scalar recurrences, then one vector update.
     def body(state):
         vec, sc, k, _ = state
         k1 = k + 1
         first, second = k1 == 1, k1 <= 2
-
-        # Lanczos step.
-        v = vec["v"]
-        u, u_prev = (v, vec["v_prev"]) if inverse is None else (vec["u"], vec["u_prev"])
-        p = t.axpy(-sc["beta"], u_prev, op(v))
-        alpha = t.vdot(v, p)
-        p = t.axpy(-alpha, u, p)
-        z = p if inverse is None else inverse(p)
-        beta_next = t.norm(p) if inverse is None else jnp.sqrt(t.vdot(p, z))
-        pnorm = jnp.sqrt(sc["beta"] ** 2 + alpha**2 + beta_next**2)
-
-        # Previous left reflections on column k of T, then the new one Q_k.
-        eps_k = sc["s2"] * sc["beta"]  # ε_k
-        gbar_km1 = -sc["c2"] * sc["beta"]
-        delta_k = sc["c1"] * gbar_km1 + sc["s1"] * alpha  # δ_k
-        lbar = sc["s1"] * gbar_km1 - sc["c1"] * alpha
-        # ‖A r_{k-1}‖ / ‖r_{k-1}‖ (before Q_k), for the least-squares test.
-        ar_ratio = jnp.hypot(lbar, sc["c1"] * beta_next)
-        c, s, lam = _sym_ortho(lbar, beta_next)  # lam = γ_k, the diagonal of R_k
-        zeta = c * sc["zetabar"]
-        zetabar = s * sc["zetabar"]
-
-        # Right reflections: P_{k-2,k} then P_{k-1,k}.
-        cp, sp, mu_km2 = _sym_ortho(sc["mubis"], eps_k)
-        cp = jnp.where(second, minus_one, cp)
-        sp = jnp.where(second, zero, sp)
-        psi_km2 = cp * sc["psibar"] + sp * delta_k
-        theta = sp * sc["psibar"] - cp * delta_k
-        rho_km2 = sp * lam
-        eta = -cp * lam
-        cd, sd, mubis_km1 = _sym_ortho(sc["mubar"], theta)
-        cd = jnp.where(first, minus_one, cd)
-        sd = jnp.where(first, zero, sd)
-        psibar_km1 = sd * eta
-        mubar = -cd * eta
-        abs_mubar = jnp.abs(mubar)
-
-        # Forward substitution L_k t_k = z_k: the last three components.
-        tau_km2 = _sdiv(sc["tau_a"] * sc["mubis"], mu_km2)
-        tau_km1 = _sdiv(sc["xi"] - psi_km2 * tau_km2, mubis_km1)
-        xi = zeta - rho_km2 * tau_km2
-        num = xi - psibar_km1 * tau_km1
-        tau_k = _sdiv(num, mubar)
-
-        # Norm and condition estimates. μ_{k-1} is final once P_{k-1,k+1} (next iteration) is known.
-        mu_km1 = jnp.where(first, inf, jnp.hypot(mubis_km1, s * beta_next))
-        anorm = jnp.maximum(sc["anorm"], jnp.maximum(pnorm, abs_mubar))
-        anorm = jnp.maximum(anorm, jnp.where(first, zero, mu_km1))
-        gmin = jnp.minimum(sc["gmin"], mu_km1)
-        # Condition estimate ‖A + λI‖ / min(μ_1, …, μ_{k-1}, |μ̄_k|) against the limits (products,
-        # not quotients, so that an infinite limit never fires).
-        gmin_k = jnp.minimum(gmin, abs_mubar)
-        ill = anorm >= acondlim * gmin_k
-        xl2norm = jnp.hypot(sc["xl2norm"], tau_km2)
-        xnorm_prev = jnp.hypot(xl2norm, tau_km1)
-
-        # The reference's safeguards on the last component τ_k, then the stopping tests.
-        tiny = abs_mubar <= eps * anorm
-        x_big = xnorm_prev >= maxxnorm
-        tau_big = ~tiny & ~x_big & (jnp.hypot(xnorm_prev, tau_k) > maxxnorm)
-        # τ_k is also dropped when it is μ̄_k itself that puts the condition estimate past acondlim.
-        drop = tiny | x_big | tau_big | (ill & (abs_mubar * acondlim <= anorm))
-        rnorm = jnp.where(drop, jnp.hypot(num, zetabar), jnp.abs(zetabar))
-        least_squares = _sdiv(ar_ratio, anorm) <= rtol
-        finite = jnp.isfinite(alpha) & jnp.isfinite(beta_next)
-        flag = _select(
-            [
-                (~finite, BREAKDOWN),
-                (tau_big, XNORM_LIMIT),
-                (rnorm <= rtol * bnorm, CONVERGED),
-                (least_squares, LEAST_SQUARES),
-                (x_big, XNORM_LIMIT),
-                (ill, ACOND_LIMIT),
-                (tiny, SINGULAR),
-                (beta_next <= eps * anorm, BREAKDOWN),
-            ],
-            _RUNNING,
-        ).astype(jnp.int32)
-        # Least-squares exit: the reference keeps τ_k, but T_k is singular at tolerance rtol when
-        # |μ̄_k| ≤ rtol·‖A‖, and the minimum-length solution then drops it (with τ_k kept, x can
-        # be far from pinv(A + λI) b on a loose rtol).
-        ls_drop = (flag == LEAST_SQUARES) & (abs_mubar <= rtol * anorm)
-        rnorm = jnp.where(ls_drop & ~drop, jnp.hypot(num, zetabar), rnorm)
-        drop = drop | ls_drop
-        tau_k = jnp.where(drop | ~jnp.isfinite(tau_k), zero, tau_k)
-
-        # Vector update as one linear map: x' = x + m[0]·(w_a, w_b, v), w_a' = m[1]·(…),
-        # w_b' = m[2]·(…). QLP step: w_{k-2} = cp ẘ_{k-2} + sp v_k is final and goes into x; the
-        # carried pair (ẘ_{k-1}, w̄_k) is one reflection of (w̄_{k-1}, sp ẘ_{k-2} − cp v_k).
-        # MINRES step: d_k = (v_k − ε_k d_{k-2} − δ_k d_{k-1})/γ_k, x += ζ_k d_k. Transfer (first
-        # QLP step after MINRES ones): W = D L on the carried pair and x minus its last two terms.
-        qlp = sc["qlp"] | sc["switch"] | drop
-        transfer = qlp & ~sc["qlp"]
-        tr_x = jnp.stack([-sc["tau_a"] * sc["mubis"],
-                          -(sc["tau_a"] * sc["psibar"] + sc["tau_b"] * sc["mubar"])])
-        tr_w = jnp.stack([jnp.stack([sc["mubis"], sc["psibar"]]), jnp.stack([zero, sc["mubar"]])])
-        eye2 = jnp.eye(2, dtype=dtype)
-        pre_x = jnp.where(transfer, tr_x, jnp.zeros(2, dtype))  # x_q = x + pre_x·(w_a, w_b)
-        pre_w = jnp.where(transfer, tr_w, eye2)  # (w_a, w_b)_q = pre_w·(w_a, w_b)
-        q_w = jnp.stack([jnp.stack([sd * sp, cd]), jnp.stack([-cd * sp, sd])]) @ pre_w
-        qlp_m = jnp.stack([
-            jnp.concatenate([pre_x + tau_km2 * cp * pre_w[0], (tau_km2 * sp)[None]]),
-            jnp.concatenate([q_w[0], (-sd * cp)[None]]),
-            jnp.concatenate([q_w[1], (cd * cp)[None]]),
-        ])
-        d_row = jnp.stack([_sdiv(-eps_k, lam), _sdiv(-delta_k, lam), _sdiv(one, lam)])
-        minres_m = jnp.stack([zeta * d_row, jnp.stack([zero, one, zero]), d_row])
-        identity = jnp.concatenate([jnp.zeros((1, 3), dtype), jnp.eye(2, 3, dtype=dtype)])
-        # (A `lax.cond` rather than `where`: its outputs are materialised, so XLA cannot fuse the
-        # whole scalar recurrence into, and recompute it for every element of, the vector loops.)
-        m, inv_beta = lax.cond(
-            finite,
-            lambda: (jnp.where(qlp, qlp_m, minres_m), _sdiv(one, beta_next)),
-            lambda: (identity, zero),
-        )
-        v_next = t.scale(inv_beta, z)
-
-        def row(r, *base):  # (base +) m[r]·(w_a, w_b, v), leafwise
-            return tree_map(
-                lambda wa, wb, v_, *x_: (sum(x_) + m[r, 0] * wa + m[r, 1] * wb + m[r, 2] * v_)
-                .astype(wa.dtype), vec["w_a"], vec["w_b"], v, *base,
-            )
-
-        x, w_a, w_b = row(0, vec["x"]), row(1), row(2)
-        if inverse is None:
-            new_vec = dict(v_prev=v, v=v_next)
-        else:
-            new_vec = dict(u_prev=u, u=t.scale(inv_beta, p), v=v_next)
-        new_vec.update(x=x, w_a=w_a, w_b=w_b)
+        v, u, p, z, it = lanczos_step(op, inverse, vec, sc["beta"])
+        it.update(left_reflection(sc, it))
+        it.update(right_reflections(sc, it, first, second, zero, minus_one))
+        it.update(forward_substitution(sc, it))
+        it.update(norm_and_condition(sc, it, first, zero, inf, acondlim))
+        it.update(stopping_tests(it, eps, rtol, bnorm, maxxnorm, acondlim, zero))
+        qlp = sc["qlp"] | sc["switch"] | it["drop"]
+        m, inv_beta = update_map(sc, it, qlp, dtype, zero, one)
+        new_vec = apply_update(vec, m, inv_beta, v, u, p, z, inverse)
         new_sc = dict(
-            beta=beta_next, c1=c, s1=s, c2=sc["c1"], s2=sc["s1"], zetabar=zetabar,
-            mubis=mubis_km1, psibar=psibar_km1, mubar=mubar, tau_a=tau_km1, tau_b=tau_k, xi=xi,
-            anorm=anorm, gmin=gmin, xl2norm=xl2norm, rnorm=rnorm, qlp=qlp,
-            switch=anorm >= trancond * gmin_k,
+            beta=it["beta_next"], c1=it["c"], s1=it["s"], c2=sc["c1"], s2=sc["s1"],
+            zetabar=it["zetabar"], mubis=it["mubis_km1"], psibar=it["psibar_km1"],
+            mubar=it["mubar"], tau_a=it["tau_km1"], tau_b=it["tau_k"], xi=it["xi"],
+            anorm=it["anorm"], gmin=it["gmin"], xl2norm=it["xl2norm"], rnorm=it["rnorm"],
+            qlp=qlp, switch=it["anorm"] >= trancond * it["gmin_k"],
         )
         # A non-finite step is not committed: x stays the previous iterate.
-        new_sc = tree_map(lambda new, old: jnp.where(finite, new, old), new_sc, sc)
-        return new_vec, new_sc, k1, flag
+        new_sc = tree_map(lambda new, old: jnp.where(it["finite"], new, old), new_sc, sc)
+        return new_vec, new_sc, k1, it["flag"]
 
     vec, sc, k, flag = lax.while_loop(cond, body, init)
-    flag = jnp.where(flag == _RUNNING, MAX_ITERS, flag).astype(jnp.int32)
+    flag = jnp.where(flag == RUNNING, MAX_ITERS, flag).astype(jnp.int32)
 
     # QLP phase: add the last two terms (τ_k is already 0 where it was dropped); MINRES phase: x is
     # the iterate itself.
@@ -406,6 +262,6 @@ def _minres_qlp(op, b, inverse, bnorm, *, max_iters, rtol, maxxnorm, acondlim, t
         lambda x_, wa, wb: (x_ + tau_a * wa + tau_b * wb).astype(x_.dtype),
         vec["x"], vec["w_a"], vec["w_b"],
     )
-    relres = jnp.where(bnorm > 0, _sdiv(sc["rnorm"], bnorm), zero)
+    relres = jnp.where(bnorm > 0, safe_divide(sc["rnorm"], bnorm), zero)
     relres = jnp.where(flag == ZERO_RHS, zero, relres)
     return x, SolverInfo(iterations=k, relative_residual=relres, flag=flag)

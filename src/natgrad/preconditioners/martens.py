@@ -13,7 +13,7 @@ the uncentred covariance `natgrad.empirical_fisher_operator`, on the scale of th
 `squared_gradients` computes D with `jax.vmap` of `jax.grad` (per-example gradients, optionally
 in chunks to bound memory); `MartensDiagonal` turns it into M, in the form the solvers'
 `preconditioner=` takes (the diagonal of M as a pytree), and is a preconditioner of
-`natgrad.economics.SolverEconomics` (`init`/`refresh`/`inverse`; its state is the diagonal).
+`natgrad.economics.SolverEconomics` (a `Preconditioner`; its state is the diagonal).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from .solvers import inverse_preconditioner
+from .protocol import inverse_preconditioner
 
 PyTree = Any
 
