@@ -10,7 +10,7 @@ Start with `natgrad.NaturalGradient(apply_fn, family, learning_rate=...)`: one s
 whose `init` and `step` (or `optax()`) cannot disagree, with the recommended economics.
 """
 
-__version__ = "0.3.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
+__version__ = "0.4.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
 from . import damping, economics, families, preconditioners, pytree, solvers, step_control
 from .curvature import (
     empirical_fisher_operator,

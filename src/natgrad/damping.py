@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from .solvers import check_non_negative
 
-__all__ = ["Constant", "LevenbergMarquardt", "as_damping"]
+__all__ = ["Constant", "LevenbergMarquardt", "as_damping", "next_damping"]
 
 
 def _require(ok: bool, rule: str, field: str, value, needs: str) -> None:
@@ -106,3 +106,9 @@ def as_damping(damping):
     if isinstance(damping, (bool, str)) or jnp.ndim(damping) != 0:
         raise TypeError(f"damping must be a damping rule or a number, got {damping!r}")
     return Constant(damping if isinstance(damping, jax.Array) else float(damping))
+
+
+def next_damping(rule, damping, rho) -> jax.Array:
+    """The rule's λ after a step with reduction ratio ρ, in λ's dtype (the optimizer's state keeps
+    λ in the parameters' dtype)."""
+    return jnp.asarray(rule.update(damping, rho), damping.dtype)

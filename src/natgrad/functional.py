@@ -26,7 +26,7 @@ __all__ = ["PAPER_SETTINGS", "natural_gradient_init", "natural_gradient_step",
            "scale_by_natural_gradient", "natural_gradient"]
 
 #: The plain functions' defaults: the paper's protocol.
-PAPER_SETTINGS = {"economics": PAPER, "rho": "first_order", "reject": False}
+PAPER_SETTINGS = {"economics": PAPER, "momentum": False, "rho": "first_order", "reject": False}
 
 
 def _settings(apply_fn, family, settings) -> NaturalGradient:

@@ -1,59 +1,35 @@
-"""The natural-gradient step (paper Algorithm 1), as a plain function and as optax transformations.
+"""The natural-gradient step (paper Algorithm 1) and its settings object, `NaturalGradient`.
 
-One step at θ with learning rate η and damping λ:
+One step at θ with damping λ:
 
-1. g = ∇ L(θ), L the mean NLL on the gradient batch (inputs, targets);
-2. the metric M at θ on the metric batch — the Fisher/GGN (eq. 8, inputs only: the targets are
-   integrated out, so unlabeled inputs work), the uncentred (eq. 13) or centred (eq. 12) covariance
-   of per-example gradients, or the Hessian — from **one** linearization;
-3. solve (M + λI) x = g/‖g‖ with a truncated Krylov solver (CG or MINRES-QLP, `natgrad.solvers`),
-   ng = ‖g‖·x (the original code normalises g before the solve and rescales after); what the solve
-   spends (warm start, preconditioner, progress truncation, metric sub-batch) is the step's
-   `economics` (`natgrad.economics`: `NaturalGradient`'s default is `RECOMMENDED`, the plain
-   functions' is `PAPER`, the paper's protocol);
-4. θ_new = θ + δ, δ = −α·ng + μ·δ₀: α = η (the paper's fixed rate, μ = 0), or α and μ chosen by the
-   exact damped quadratic model over span{ng, δ₀} (`learning_rate="adaptive"`, `momentum=True`;
-   `natgrad.step_control`);
-5. ρ on the gradient batch, against the first-order prediction (eq. 30, `rho="first_order"`) or
-   the damped quadratic model (`rho="quadratic"`, Martens 2010); with `reject=True` a step that
-   does not lower the loss is not applied (θ stays); the damping rule's update of λ
-   (Levenberg-Marquardt: eq. 29-30), which sees ρ = −∞ for a rejected step.
+1. L and g = ∇L(θ) on the gradient batch (inputs, targets);
+2. the metric M at θ on the metric batch (Fisher/GGN, eq. 8, inputs only, so unlabeled inputs
+   work; the uncentred or centred covariance of per-example gradients, eq. 13/12; the Hessian),
+   from **one** linearization (`curvature.loss_gradient_and_metric`; one forward pass for all
+   three when the two batches share their inputs);
+3. ng ≈ (M + λI)⁻¹g by a truncated Krylov solve on g/‖g‖, rescaled after (the original code's
+   normalisation), spending what the `economics` say (`natgrad.economics`);
+4. θ_new = θ + δ, δ = −α·ng + μ·δ₀: the fixed rate α = η, or α, μ from the damped quadratic model
+   (`natgrad.step_control`);
+5. ρ (eq. 30's first-order one or the quadratic model's), rejection of a step that does not lower
+   the loss when asked, and the damping rule's next λ.
 
-When the metric batch's inputs are the gradient batch's inputs (the same array object), L and g
-come from the metric's own linearization: one forward pass for all three.
+`NaturalGradient` (frozen, hashable: a static argument of `jax.jit`) makes the state (`init`) and
+the steps, so the two cannot disagree; a state also records its damping rule, and a step with
+another is refused. `natgrad.functional` has the same step as plain functions (the paper's
+protocol by default).
 
-One settings object, `NaturalGradient` (frozen, hashable: family, metric, solver, truncation,
-damping rule, economics, learning rate, run-time checks), makes the state (`init`) and the steps,
-so the two cannot disagree. It has two faces, one core (`curvature.loss_gradient_and_metric` for
-step 1-2, `_natural_direction` for step 3, `_next_damping` for λ):
+The optax faces, `scale_by()` and `optax()`, return the direction (M + λI)⁻¹u for whatever update
+u the chain hands them; the update applied is the chain's, unknown when they return. So ρ of step
+t is evaluated at call t+1 from the applied d = θ_{t+1} − θ_t (θ_t kept in the state, only when ρ
+is needed): ρ_t = (L(θ_{t+1}) − L(θ_t)) / (∇L(θ_t)·d) on call t+1's gradient batch, L(θ_t) and
+∇L(θ_t)·d from one `jax.jvp`, and λ is updated before that call's solve (the first call has ρ NaN).
+The state keeps a structure fixed at `init`, for `lax.scan` loops. They take a fixed rate and eq.
+30's ρ only: the adaptive step, the quadratic ρ and rejection need the applied update.
 
-- `NaturalGradient.step` (and the plain function `natural_gradient_step`, which builds the
-  settings from its arguments) does all five steps; it knows the applied update δ, so it evaluates
-  ρ at once (one extra forward at θ_new), when the damping rule or rejection needs it or
-  `compute_rho=True`.
-- `NaturalGradient.scale_by()` (= `scale_by_natural_gradient`) is an optax transformation that returns the direction
-  (M + λI)⁻¹·updates (step 3, for whatever gradient the chain hands it, e.g. clipped), and
-  `NaturalGradient.optax()` (= `natural_gradient`) chains it with `optax.scale_by_learning_rate`. The update actually applied is
-  whatever the rest of the chain makes of the direction, unknown when it returns. So ρ of step t
-  is evaluated at the next call, from the update that was applied, d = θ_{t+1} − θ_t: with θ_t kept
-  in the state, ρ_t = (L(θ_{t+1}) − L(θ_t)) / (∇L(θ_t)·d) on the gradient batch of call t+1
-  (L(θ_{t+1}) comes with that call's linearization; L(θ_t) and ∇L(θ_t)·d from one `jax.jvp` at
-  θ_t), and λ is updated before that call's solve — the λ sequence of an immediate evaluation
-  whenever the gradient batch is the same. Why this design rather than storing batch t for the
-  next call: the state must have a fixed structure from `init(params)` (for `jax.lax.scan` and
-  `fori_loop` training loops), and `init` cannot know the batch's shape; it holds one parameter-
-  sized copy θ_t, and only when ρ is needed (constant damping carries nothing extra). With
-  minibatches ρ_t is then measured on data that step t was not fitted to. The first call has no
-  previous step: ρ is NaN and λ keeps its initial value. The transformation takes a fixed rate
-  and the first-order ρ only: the adaptive step, the quadratic ρ and rejection need to know the
-  update that is applied, which only the plain step does.
-
-Everything is jittable: the settings are static (a `NaturalGradient` is hashable; close over the
-plain function's settings, e.g. with `functools.partial`, before `jax.jit`); params, state,
-batches, learning rate, a constant damping and rtol may be traced. Impossible settings are refused
-when the settings are made, shapes and dtypes of params and batches at trace time
-(`natgrad.checks`), and with `checks=True` the values (finite data, targets in range, a finite
-gradient and direction) at run time, through `jax.experimental.checkify`.
+Everything is jittable; params, state, batches, the learning rate, a constant damping and rtol may
+be traced. Impossible settings are refused when the settings are made, shapes and dtypes at trace
+time (`natgrad.checks`), and with `checks=True` values at run time (`jax.experimental.checkify`).
 """
 from __future__ import annotations
 
@@ -66,17 +42,11 @@ import jax.numpy as jnp
 import optax
 
 from . import checks as _checks
-from . import pytree
+from . import lagged_rho, pytree
 from . import solvers as _solvers
-from .curvature import (
-    METRICS,
-    loss_gradient_and_metric,
-    mean_nll,
-    metric_kind,
-    metric_operator,
-    shares_linearization,
-)
 from . import step_control as _control
+from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind
+from .damping import next_damping
 from .economics import RECOMMENDED, SolverEconomics
 from .families import Family
 from .state import DampingTag, NaturalGradientState, StepInfo, empty_info
@@ -99,14 +69,18 @@ class NaturalGradient:
 
     apply_fn: `apply_fn(params, inputs) -> r`, the model's pre-activations.
     family: the output family (`natgrad.families`).
-    learning_rate: η, a number ≥ 0 or an optax-style schedule of the step count (default 1), or
-        "adaptive": α chosen every step by the exact damped quadratic model (Martens & Grosse
-        2015 §7; `natgrad.step_control`).
-    momentum: with the adaptive rate, also μ of the previous update δ₀ (one metric product more).
+    learning_rate: "adaptive" (default): α chosen every step by the exact damped quadratic model
+        (Martens & Grosse 2015 §7; `natgrad.step_control`); or a fixed η, a number ≥ 0 or an
+        optax-style schedule of the step count.
+    momentum: μ of the previous update δ₀ chosen with α (one metric product more); None
+        (default): with the adaptive rate.
     rho: how ρ is measured: "first_order" (eq. 30, the paper's) or "quadratic" (actual over the
-        damped quadratic model's predicted reduction, Martens 2010; −∞ on a rising loss).
+        damped quadratic model's predicted reduction, Martens 2010; −∞ on a rising loss); None
+        (default): "quadratic" with the adaptive rate, "first_order" with a fixed one (a fixed
+        η ≥ 2 makes the model predict no decrease).
     reject: a step that does not lower the loss on the gradient batch (or whose ρ is not > 0) is
-        not applied: θ stays, λ rises by the rule, `StepInfo.rejected` is 1.
+        not applied: θ stays, λ rises by the rule, `StepInfo.rejected` is 1. None (default): on
+        in `step` unless `compute_rho=False`; the optax faces cannot reject (True is refused there).
     economics: the solve's settings (`natgrad.economics`), default `RECOMMENDED`: 5 CG iterations
         from a warm start, the metric on a tenth of the batch, Levenberg-Marquardt damping. It is
         the one home of the damping rule and the iteration budget.
@@ -125,10 +99,10 @@ class NaturalGradient:
     apply_fn: Callable[[PyTree, Any], jax.Array]
     family: Family
     _: dataclasses.KW_ONLY
-    learning_rate: Union[float, str, Callable[[jax.Array], jax.Array]] = 1.0
-    momentum: bool = False
-    rho: str = "first_order"
-    reject: bool = False
+    learning_rate: Union[float, str, Callable[[jax.Array], jax.Array]] = _control.ADAPTIVE
+    momentum: Optional[bool] = None
+    rho: Optional[str] = None
+    reject: Optional[bool] = None
     economics: SolverEconomics = RECOMMENDED
     damping: dataclasses.InitVar[Any] = None
     max_iters: dataclasses.InitVar[Optional[int]] = None
@@ -149,12 +123,17 @@ class NaturalGradient:
         object.__setattr__(self, "economics", self.economics.overridden(damping, max_iters))
         metric_kind(self.metric)
         _solvers.check_truncation(self.iterations, self.rtol)
+        if self.momentum is None:
+            object.__setattr__(self, "momentum", self.adaptive)
+        if self.rho is None:
+            object.__setattr__(self, "rho", "quadratic" if self.adaptive else "first_order")
         _control.check_step_control(self.learning_rate, self.momentum, self.rho, self.reject)
         if not (callable(self.learning_rate) or self.adaptive):  # a schedule: checks=True
             _solvers.check_non_negative("learning_rate", self.learning_rate)
         self.economics.check_solver(self.solve)
         if self.compute_rho is False and (getattr(self.rule, "needs_rho", True) or self.reject):
-            raise ValueError(f"compute_rho=False, but {'rejection' if self.reject else 'the damping rule ' + repr(self.rule)} needs ρ")
+            needs = "rejection" if self.reject else f"the damping rule {self.rule!r}"
+            raise ValueError(f"compute_rho=False, but {needs} needs ρ")
 
     @property
     def rule(self):
@@ -182,7 +161,13 @@ class NaturalGradient:
         needs it."""
         if self.compute_rho is not None:
             return bool(self.compute_rho)
-        return bool(getattr(self.rule, "needs_rho", True)) or self.reject
+        return bool(getattr(self.rule, "needs_rho", True)) or self.rejects
+
+    @property
+    def rejects(self) -> bool:
+        """Whether `step` rejects a step that does not lower the loss: `reject`, else unless
+        `compute_rho=False`."""
+        return self.reject if self.reject is not None else self.compute_rho is not False
 
     # --- the plain step ---------------------------------------------------------------------
 
@@ -223,13 +208,13 @@ class NaturalGradient:
             new_loss = mean_nll(self.apply_fn, *grad_batch, self.family)(new_params)
             rho = _control.reduction_ratio(self.rho, new_loss, loss, size, dtype)
         judged = rho
-        if self.reject:
+        if self.rejects:
             rejected = ~_control.accepted(new_loss, loss, rho)
             new_params = _select(rejected, params, new_params)
             judged = jnp.where(rejected, -jnp.inf, rho).astype(dtype)
         info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype)
         new_state = NaturalGradientState(
-            state.count + 1, _next_damping(rule, lam, judged), info,
+            state.count + 1, next_damping(rule, lam, judged), info,
             direction=self._carried(ng), preconditioner=preconditioner,
             update=None if previous is None else _select(
                 rejected, previous, _control.moved(pytree.zeros_like(params), ng, previous, size)),
@@ -260,10 +245,10 @@ class NaturalGradient:
         `scale_by_natural_gradient`. A fixed rate and the first-order ρ only (the chain, not the
         transformation, applies the update)."""
         if self.adaptive or self.momentum or self.reject or self.rho != "first_order":
-            raise ValueError("the optax transformation takes a fixed learning rate, rho="
-                             "'first_order' and no rejection (it does not know the update the "
-                             "chain applies): use NaturalGradient.step for the adaptive step, "
-                             "the quadratic ρ or rejection")
+            raise ValueError("the optax transformation takes a fixed learning rate (e.g. "
+                             "learning_rate=1.0), rho='first_order' and no rejection (it does not "
+                             "know the update the chain applies): use NaturalGradient.step for "
+                             "the adaptive step, the quadratic ρ or rejection")
         need_rho = self.needs_rho
 
         def init_fn(params):
@@ -283,13 +268,13 @@ class NaturalGradient:
             self._check_inputs(params, grad_batch, metric_batch)
             _checks.check_updates(updates, params)
             _check_state_rule(state, self.rule)
-            loss, matvec = _transform_metric(self.apply_fn, params, grad_batch,
+            loss, matvec = lagged_rho.transform_metric(self.apply_fn, params, grad_batch,
                                              self.economics.metric_batch(grad_batch, metric_batch),
                                              self.family, self.metric, need_rho)
             dtype = pytree.scalar_dtype(params)
             lam, rho = state.damping, jnp.full((), jnp.nan, dtype)
             if need_rho:
-                lam, rho = _revised_damping(self.rule, state,
+                lam, rho = lagged_rho.revised_damping(self.rule, state,
                                             mean_nll(self.apply_fn, *grad_batch, self.family),
                                             params, loss, dtype)
             lam = self.rule.current(lam)
@@ -407,40 +392,3 @@ def _natural_direction(g, matvec, damping, solver, max_iters, rtol, options):
     x, sinfo = solver(matvec, b, damping=jnp.asarray(damping, dtype), max_iters=max_iters,
                       rtol=rtol, **options(safe))
     return pytree.scale(safe, x), gnorm, sinfo
-
-
-def _next_damping(rule, lam, rho):
-    """The damping rule's λ after a step with reduction ratio ρ, in λ's dtype."""
-    return jnp.asarray(rule.update(lam, rho), lam.dtype)
-
-
-def _applied_reduction_ratio(loss_fn, previous, params, loss, dtype):
-    """ρ of eq. 30 for the update d = θ − θ_prev that was applied, (L(θ) − L(θ_prev)) / (∇L(θ_prev)·d),
-    L(θ) given; L(θ_prev) and the directional derivative from one `jax.jvp` at θ_prev."""
-    d = jax.tree_util.tree_map(lambda a, b: a - b, params, previous)
-    loss_prev, predicted = jax.jvp(loss_fn, (previous,), (d,))
-    return ((loss - loss_prev) / predicted).astype(dtype)
-
-
-def _revised_damping(rule, state, loss_fn, params, loss, dtype):
-    """(λ, ρ) at a transformation call: ρ of the previous step from the update that was applied,
-    and the rule's λ from it; on the first call (no previous step) ρ is NaN and λ unchanged."""
-    rho = _applied_reduction_ratio(loss_fn, state.previous_params, params, loss, dtype)
-    first = state.count == 0
-    rho = jnp.where(first, jnp.nan, rho)
-    return jnp.where(first, state.damping, _next_damping(rule, state.damping, rho)), rho
-
-
-def _transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric, need_loss):
-    """(L or NaN, v ↦ M v) for the transformation: L on the gradient batch when ρ needs it or when
-    it comes free with a shared linearization, the metric on the metric batch."""
-    dtype = pytree.scalar_dtype(params)
-    if grad_batch is not None and (need_loss or shares_linearization(grad_batch, metric_batch,
-                                                                     metric)):
-        loss, _, matvec = loss_gradient_and_metric(apply_fn, params, grad_batch, metric_batch,
-                                                   family, metric)
-        return jnp.asarray(loss, dtype), matvec
-    batch = grad_batch if metric_batch is None else metric_batch
-    return jnp.full((), jnp.nan, dtype), metric_operator(apply_fn, params, batch, family, metric)
-
-

@@ -58,7 +58,7 @@ class StepSize(NamedTuple):
     model: jax.Array
 
 
-def check_step_control(learning_rate, momentum: bool, rho: str, reject: bool) -> None:
+def check_step_control(learning_rate, momentum: bool, rho: str, reject) -> None:
     """One line naming the setting for impossible combinations (at construction)."""
     if rho not in RHO_MODELS:
         raise ValueError(f"rho must be one of {', '.join(map(repr, RHO_MODELS))}, got {rho!r}")
@@ -68,8 +68,8 @@ def check_step_control(learning_rate, momentum: bool, rho: str, reject: bool) ->
     if momentum and learning_rate != ADAPTIVE:
         raise ValueError(f"momentum=True needs learning_rate={ADAPTIVE!r} (μ is chosen with α by "
                          f"the quadratic model)")
-    if not isinstance(reject, bool) or not isinstance(momentum, bool):
-        raise TypeError(f"reject and momentum must be True or False, got reject={reject!r}, "
+    if not isinstance(reject, (bool, type(None))) or not isinstance(momentum, bool):
+        raise TypeError(f"reject and momentum must be True, False or None, got reject={reject!r}, "
                         f"momentum={momentum!r}")
 
 
