@@ -128,7 +128,8 @@ def test_a_loss_raising_step_is_rejected(x64):
     apply_fn, params, x, y = _mlp(2)
     rule = dmp.LevenbergMarquardt(initial=1e-3)
     settings = dict(learning_rate=200.0, economics=PAPER, damping=rule)
-    unguarded = natgrad.NaturalGradient(apply_fn, families.Categorical(), **settings)
+    unguarded = natgrad.NaturalGradient(apply_fn, families.Categorical(), reject=False,
+                                        **settings)
     raised, _, _ = unguarded.step(params, unguarded.init(params), (x, y))
     loss = _loss(apply_fn, x, y)
     assert loss(raised) > loss(params)  # the step, applied, raises the loss
@@ -164,7 +165,7 @@ def test_a_state_made_for_another_damping_rule_is_refused():
 
 
 @pytest.mark.parametrize("setting", [{"learning_rate": "adaptive"}, {"reject": True},
-                                     {"rho": "quadratic"}])
+                                     {"rho": "quadratic"}, {"momentum": True}])
 def test_the_optax_faces_refuse_what_needs_the_applied_update(setting):
     apply_fn, _, _, _ = _mlp()
     ng = natgrad.NaturalGradient(apply_fn, families.Categorical(), **setting)
@@ -175,7 +176,7 @@ def test_the_optax_faces_refuse_what_needs_the_applied_update(setting):
 @pytest.mark.parametrize("bad, message", [
     ({"rho": "second_order"}, "rho must be one of"),
     ({"learning_rate": "auto"}, "learning_rate must be"),
-    ({"momentum": True}, "momentum=True needs learning_rate='adaptive'"),
+    ({"momentum": True, "learning_rate": 0.5}, "momentum=True needs learning_rate='adaptive'"),
     ({"reject": True, "compute_rho": False}, "rejection needs ρ"),
 ])
 def test_impossible_step_control_is_refused(bad, message):

@@ -123,10 +123,6 @@ class NaturalGradient:
         object.__setattr__(self, "economics", self.economics.overridden(damping, max_iters))
         metric_kind(self.metric)
         _solvers.check_truncation(self.iterations, self.rtol)
-        if self.momentum is None:
-            object.__setattr__(self, "momentum", self.adaptive)
-        if self.rho is None:
-            object.__setattr__(self, "rho", "quadratic" if self.adaptive else "first_order")
         _control.check_step_control(self.learning_rate, self.momentum, self.rho, self.reject)
         if not (callable(self.learning_rate) or self.adaptive):  # a schedule: checks=True
             _solvers.check_non_negative("learning_rate", self.learning_rate)
@@ -164,6 +160,19 @@ class NaturalGradient:
         return bool(getattr(self.rule, "needs_rho", True)) or self.rejects
 
     @property
+    def with_momentum(self) -> bool:
+        """Whether `step` chooses μ: `momentum`, else with the adaptive rate."""
+        return self.adaptive if self.momentum is None else self.momentum
+
+    @property
+    def rho_model(self) -> str:
+        """How `step` measures ρ: `rho`, else "quadratic" with the adaptive rate, "first_order"
+        with a fixed one."""
+        if self.rho is not None:
+            return self.rho
+        return "quadratic" if self.adaptive else "first_order"
+
+    @property
     def rejects(self) -> bool:
         """Whether `step` rejects a step that does not lower the loss: `reject`, else unless
         `compute_rho=False`."""
@@ -175,7 +184,7 @@ class NaturalGradient:
         """The initial state: λ from the damping rule in the parameters' floating dtype, the zero
         direction and the preconditioner's state that the economics carry, with momentum a zero
         previous update, and the rule's tag (a step with another rule is refused)."""
-        return initial_state(params, self.economics, momentum=self.momentum)
+        return initial_state(params, self.economics, momentum=self.with_momentum)
 
     def step(self, params: PyTree, state: NaturalGradientState, grad_batch: tuple,
              metric_batch=None) -> tuple[PyTree, NaturalGradientState, StepInfo]:
@@ -200,13 +209,13 @@ class NaturalGradient:
         ng, gnorm, sinfo, preconditioner = self._direction(g, matvec, params, grad_batch, state,
                                                            lam)
         size = self._step_size(state, g, ng, gnorm, sinfo, pytree.damped(matvec, lam), dtype)
-        previous = state.update if self.momentum else None
+        previous = state.update if self.with_momentum else None
         new_params = _control.moved(params, ng, previous, size)
         rho = jnp.full((), jnp.nan, dtype)
         rejected = jnp.zeros((), bool)
         if self.needs_rho:
             new_loss = mean_nll(self.apply_fn, *grad_batch, self.family)(new_params)
-            rho = _control.reduction_ratio(self.rho, new_loss, loss, size, dtype)
+            rho = _control.reduction_ratio(self.rho_model, new_loss, loss, size, dtype)
         judged = rho
         if self.rejects:
             rejected = ~_control.accepted(new_loss, loss, rho)
@@ -224,7 +233,7 @@ class NaturalGradient:
     def _step_size(self, state, g, ng, gnorm, sinfo, damped_op, dtype) -> _control.StepSize:
         """α, μ and the model's predictions: the fixed rate, or the quadratic model's choice;
         ngᵀ(M + λI)ng only where the quadratic ρ or the adaptive rate needs it."""
-        wants_curvature = self.adaptive or (self.rho == "quadratic" and self.needs_rho)
+        wants_curvature = self.adaptive or (self.rho_model == "quadratic" and self.needs_rho)
         curvature = None
         if wants_curvature:
             curvature = _control.curvature_along(
@@ -232,7 +241,8 @@ class NaturalGradient:
                 _solvers.solver_traits(self.solve).reports_model).astype(dtype)
         if self.adaptive:
             return _control.adaptive_step(g, ng, curvature,
-                                          state.update if self.momentum else None, damped_op)
+                                          state.update if self.with_momentum else None,
+                                          damped_op)
         eta = jnp.asarray(self._learning_rate(state.count), dtype)
         if self.checks:
             _checks.check_scalar(eta, "learning_rate")
@@ -242,14 +252,15 @@ class NaturalGradient:
 
     def scale_by(self) -> optax.GradientTransformationExtraArgs:
         """The optax transformation u ↦ (M + λI)⁻¹ u (no learning rate): see
-        `scale_by_natural_gradient`. A fixed rate and the first-order ρ only (the chain, not the
-        transformation, applies the update)."""
-        if self.adaptive or self.momentum or self.reject or self.rho != "first_order":
-            raise ValueError("the optax transformation takes a fixed learning rate (e.g. "
-                             "learning_rate=1.0), rho='first_order' and no rejection (it does not "
-                             "know the update the chain applies): use NaturalGradient.step for "
-                             "the adaptive step, the quadratic ρ or rejection")
-        need_rho = self.needs_rho
+        `scale_by_natural_gradient`. The lagged first-order ρ only, no momentum or rejection (the
+        chain, not the transformation, applies the update): those given explicitly are refused."""
+        if self.momentum or self.reject or self.rho == "quadratic":
+            raise ValueError("the optax transformation takes rho='first_order', no momentum and "
+                             "no rejection (it does not know the update the chain applies): use "
+                             "NaturalGradient.step for the adaptive step, the quadratic ρ or "
+                             "rejection")
+        need_rho = (bool(self.compute_rho) if self.compute_rho is not None  # the rule's ρ only
+                    else bool(getattr(self.rule, "needs_rho", True)))
 
         def init_fn(params):
             state = self.init(params)
@@ -294,7 +305,10 @@ class NaturalGradient:
 
     def optax(self) -> optax.GradientTransformationExtraArgs:
         """`scale_by()` chained with `optax.scale_by_learning_rate(learning_rate)`: see
-        `natural_gradient`."""
+        `natural_gradient`. Needs a fixed learning rate (a number or a schedule)."""
+        if self.adaptive:
+            raise ValueError("optax() needs a fixed learning_rate (a number or a schedule; the "
+                             "adaptive rate needs the step's model: use NaturalGradient.step)")
         return optax.chain(self.scale_by(), optax.scale_by_learning_rate(self.learning_rate))
 
     # --- shared parts -----------------------------------------------------------------------

@@ -58,17 +58,18 @@ class StepSize(NamedTuple):
     model: jax.Array
 
 
-def check_step_control(learning_rate, momentum: bool, rho: str, reject) -> None:
-    """One line naming the setting for impossible combinations (at construction)."""
-    if rho not in RHO_MODELS:
+def check_step_control(learning_rate, momentum, rho, reject) -> None:
+    """One line naming the setting for impossible combinations (at construction); None is a
+    setting left to its default."""
+    if rho is not None and rho not in RHO_MODELS:
         raise ValueError(f"rho must be one of {', '.join(map(repr, RHO_MODELS))}, got {rho!r}")
     if isinstance(learning_rate, str) and learning_rate != ADAPTIVE:
         raise ValueError(f"learning_rate must be a number, a schedule or {ADAPTIVE!r}, got "
                          f"{learning_rate!r}")
-    if momentum and learning_rate != ADAPTIVE:
+    if momentum and not isinstance(learning_rate, str):
         raise ValueError(f"momentum=True needs learning_rate={ADAPTIVE!r} (μ is chosen with α by "
                          f"the quadratic model)")
-    if not isinstance(reject, (bool, type(None))) or not isinstance(momentum, bool):
+    if not all(isinstance(flag, (bool, type(None))) for flag in (reject, momentum)):
         raise TypeError(f"reject and momentum must be True, False or None, got reject={reject!r}, "
                         f"momentum={momentum!r}")
 
