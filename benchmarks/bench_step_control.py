@@ -4,8 +4,9 @@ rejection, the quadratic ρ and the exact-quadratic step size and momentum
 
 Three measurements, each from the same initial parameters and batches for every variant:
 
-- `mnist_paper`: restricted MNIST (the embedded `mnist5k`, split as the study splits it: 1,000
-  labelled digits, 1,000 pool inputs for the metric) at the paper's NG-unlabeled settings: η = 5,
+- `mnist_paper`: restricted MNIST (the embedded `mnist5k`, split with the study's `restrict`: the
+  same 1,000 labelled digits per seed as the study, a 1,000-input pool, no validation part, 1,000
+  test digits) at the paper's NG-unlabeled settings: η = 5,
   Levenberg-Marquardt from 2.0, MINRES-QLP 20 iterations (rtol 1e-4), the whole labelled set as the
   batch, 100 updates, an MLP of `--hidden` tanh units (the study's 500). Per seed: the largest
   training loss, the final one, test error (1,000 digits) and the steps rejected.
@@ -17,7 +18,7 @@ Three measurements, each from the same initial parameters and batches for every 
 The last line printed is one JSON object {"mnist_paper": {variant: [per seed]}, "problems":
 {problem: {variant: {"20": loss, "40": loss, "60": loss}}}, "digits": {variant: final loss}}.
 
-    python benchmarks/bench_step_control.py            # about 30 min on 2 CPU cores
+    python benchmarks/bench_step_control.py            # about 20 min on 2 CPU cores
     python benchmarks/bench_step_control.py --quick    # 2 seeds, 100 hidden units (~5 min)
 """
 from __future__ import annotations

@@ -164,13 +164,53 @@ def test_a_state_made_for_another_damping_rule_is_refused():
                                       learning_rate=1.0, damping=dmp.LevenbergMarquardt(2.0))
 
 
-@pytest.mark.parametrize("setting", [{"learning_rate": "adaptive"}, {"reject": True},
-                                     {"rho": "quadratic"}, {"momentum": True}])
-def test_the_optax_faces_refuse_what_needs_the_applied_update(setting):
+@pytest.mark.parametrize("face, setting", [
+    ("optax", {"learning_rate": "adaptive"}),
+    ("scale_by", {"learning_rate": 0.5, "reject": True}),
+    ("scale_by", {"learning_rate": 0.5, "rho": "quadratic"}),
+    ("scale_by", {"momentum": True}),
+])
+def test_the_optax_faces_refuse_what_needs_the_applied_update(face, setting):
     apply_fn, _, _, _ = _mlp()
     ng = natgrad.NaturalGradient(apply_fn, families.Categorical(), **setting)
-    with pytest.raises(ValueError, match="NaturalGradient.step"):
-        ng.optax()
+    message = "needs a fixed learning_rate" if face == "optax" else "takes rho='first_order'"
+    with pytest.raises(ValueError, match=message):
+        getattr(ng, face)()
+
+
+def test_the_transformation_of_the_default_settings_keeps_its_state_structure():
+    """The defaults (adaptive rate: momentum for `step`) must not give the transformation a
+    state that changes shape after an update (`lax.scan` needs a fixed carry)."""
+    apply_fn, params, x, y = _mlp()
+    fam = families.Categorical()
+    transformation = natgrad.NaturalGradient(apply_fn, fam).scale_by()
+    state = transformation.init(params)
+    grads = jax.grad(lambda p: jnp.mean(fam.nll(apply_fn(p, x), y)))(params)
+    _, new_state = transformation.update(grads, state, params, grad_batch=(x, y))
+    assert (jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state))
+
+
+def test_a_state_made_without_momentum_is_refused_by_a_momentum_step():
+    apply_fn, params, x, y = _mlp()
+    rule = dmp.LevenbergMarquardt(1.0)
+    state = natgrad.natural_gradient_init(params, rule)
+    with pytest.raises(ValueError, match="momentum=True but the state was made without"):
+        natgrad.natural_gradient_step(apply_fn, params, state, (x, y),
+                                      family=families.Categorical(), learning_rate="adaptive",
+                                      momentum=True, damping=rule)
+
+
+def test_the_defaults_resolve_from_the_learning_rate():
+    apply_fn, _, _, _ = _mlp()
+    fam = families.Categorical()
+    adaptive = natgrad.NaturalGradient(apply_fn, fam)
+    fixed = natgrad.NaturalGradient(apply_fn, fam, learning_rate=0.5)
+    assert (adaptive.with_momentum, adaptive.rho_model, adaptive.rejects) == (
+        True, "quadratic", True)
+    assert (fixed.with_momentum, fixed.rho_model, fixed.rejects) == (False, "first_order", True)
+    no_rho = natgrad.NaturalGradient(apply_fn, fam, learning_rate=0.5, damping=0.1,
+                                     compute_rho=False)
+    assert not no_rho.rejects and not no_rho.needs_rho
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -178,6 +218,7 @@ def test_the_optax_faces_refuse_what_needs_the_applied_update(setting):
     ({"learning_rate": "auto"}, "learning_rate must be"),
     ({"momentum": True, "learning_rate": 0.5}, "momentum=True needs learning_rate='adaptive'"),
     ({"reject": True, "compute_rho": False}, "rejection needs ρ"),
+    ({"rho": "quadratic", "learning_rate": 2.0}, "every step would score"),
 ])
 def test_impossible_step_control_is_refused(bad, message):
     apply_fn, _, _, _ = _mlp()

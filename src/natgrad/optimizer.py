@@ -199,6 +199,11 @@ class NaturalGradient:
         self._check_inputs(params, grad_batch, metric_batch)
         economics, rule = self.economics, self.rule
         _check_state_rule(state, rule)
+        if self.with_momentum != (state.update is not None):
+            raise ValueError(f"momentum={self.with_momentum} but the state was made "
+                             f"{'without' if state.update is None else 'with'} momentum: make it "
+                             f"with the step's settings (NaturalGradient.init, or "
+                             f"natural_gradient_init(..., momentum={self.with_momentum}))")
         loss, g, matvec = loss_gradient_and_metric(
             self.apply_fn, params, grad_batch, economics.metric_batch(grad_batch, metric_batch),
             self.family, self.metric)
@@ -262,8 +267,8 @@ class NaturalGradient:
         need_rho = (bool(self.compute_rho) if self.compute_rho is not None  # the rule's ρ only
                     else bool(getattr(self.rule, "needs_rho", True)))
 
-        def init_fn(params):
-            state = self.init(params)
+        def init_fn(params):  # no momentum here: the structure stays the one update_fn returns
+            state = initial_state(params, self.economics)
             return state._replace(previous_params=params) if need_rho else state
 
         def update_fn(updates, state, params=None, *, metric_batch=None, grad_batch=None, **extra):

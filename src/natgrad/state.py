@@ -19,8 +19,9 @@ class StepInfo(NamedTuple):
         linearization).
     grad_norm: ‖g‖ (in the transformation: the norm of the incoming updates).
     iterations, relative_residual, flag: the solver's `SolverInfo` (flags in `natgrad.solvers`).
-    rho: the reduction ratio of eq. 30 of this step (plain step) or, in the transformation, of the
-        previous step, measured at this call; NaN when not computed.
+    rho: ρ of this step (eq. 30's or the quadratic model's, per the settings' `rho`; as
+        measured, also for a rejected step) or, in the transformation, eq. 30's ρ of the previous
+        step, measured at this call; NaN when not computed.
     damping: the λ used for this step's solve.
     step_norm: ‖θ_new − θ‖ = ‖−α·ng + μ·δ₀‖ of the step proposed (in the transformation: ‖ng‖,
         the returned direction's norm).

@@ -10,14 +10,15 @@ applied update):
   rate and momentum): α and, with `momentum=True`, μ minimise q over span{ng, δ₀}, a 2×2 system
   [α μ] = −Q⁻¹b with Q = [[ngᵀA ng, −ngᵀAδ₀], [−ngᵀAδ₀, δ₀ᵀAδ₀]] and b = [−gᵀng, gᵀδ₀]. Where Q
   is not positive definite (no δ₀ yet, δ₀ ∥ ng) μ = 0 and α = gᵀng / ngᵀA ng; where even that
-  curvature is not positive, α = μ = 0 (a null step, which ρ = −∞ then counts as a failure).
+  curvature is not positive, α = μ = 0 (a null step: the quadratic ρ is −∞, eq. 30's NaN; the
+  damping rule counts either as a failure, and rejection refuses it).
 
 ρ, the actual over the predicted change, drives the damping rule:
 
 - `"first_order"` (eq. 30, the paper's): (L(θ+δ) − L(θ)) / gᵀδ;
 - `"quadratic"` (Martens 2010): (L(θ+δ) − L(θ)) / q(δ); −∞ when the loss rose or is not finite,
   or when the model predicts no decrease (q(δ) ≥ 0: with an exact solve that is every fixed η ≥ 2,
-  so the quadratic rule goes with η ≤ 1 or the adaptive rate).
+  so the quadratic rule goes with η ≤ 1 or the adaptive rate; a fixed number ≥ 2 is refused).
 
 With rejection on, a step is applied only when L(θ+δ) < L(θ) and ρ > 0 (finite): otherwise θ
 stays and the damping rule sees ρ = −∞ (λ rises). Both are selects, not branches (`jit`/`scan`).
@@ -66,6 +67,10 @@ def check_step_control(learning_rate, momentum, rho, reject) -> None:
     if isinstance(learning_rate, str) and learning_rate != ADAPTIVE:
         raise ValueError(f"learning_rate must be a number, a schedule or {ADAPTIVE!r}, got "
                          f"{learning_rate!r}")
+    if rho == "quadratic" and isinstance(learning_rate, (int, float)) and learning_rate >= 2:
+        raise ValueError(f"rho='quadratic' with a fixed learning_rate={learning_rate!r} ≥ 2: the "
+                         f"model predicts no decrease for a well-solved step, so every step would "
+                         f"score ρ = −∞; use rho='first_order' or learning_rate='adaptive'")
     if momentum and not isinstance(learning_rate, str):
         raise ValueError(f"momentum=True needs learning_rate={ADAPTIVE!r} (μ is chosen with α by "
                          f"the quadratic model)")
