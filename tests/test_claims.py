@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from natgrad.study import config
+from natgrad.study import registry
 from natgrad.study.claims import table, verdict
 from natgrad.study.statistics import mde, paired
 
@@ -155,7 +155,7 @@ def test_claims_without_their_results_are_not_run():
 def test_toy_claim_on_the_papers_figure_one():
     from natgrad.study.toy.paths import compute_paths
 
-    toy = config.load(ROOT / "config.yaml")["toy"]
+    toy = registry.load(ROOT / "config.yaml")["toy"]
     paths = compute_paths(toy)
     row = table.toy_claim(paths, toy)
     assert row["verdict"] == verdict.HOLDS, row["our_value"]

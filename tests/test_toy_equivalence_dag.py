@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from natgrad.study.config import resolve
+from natgrad.study.registry import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 

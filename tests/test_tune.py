@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.overfitting import spec as spec_lib
 from natgrad.study.overfitting import tune
 
@@ -60,9 +60,9 @@ def test_a_tuned_run_takes_the_records_choice_and_refuses_another_grid():
 
 
 def resolve(**overfitting):
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"].update(overfitting)
-    return config.resolve(raw)
+    return registry.resolve(raw)
 
 
 @pytest.mark.parametrize("overfitting, message", [

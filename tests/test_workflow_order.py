@@ -26,7 +26,6 @@ TINY = {
         "ng": {"kind": "ng_same_batch", "damping": 3.0, "solver": "minres_qlp", "max_iters": 5,
                "rtol": 1.0e-4},
     },
-    "calibration": None,
     "frontier": {"msgd": [0.1], "ng": [0.05, 0.8]},  # NG brackets; MSGD needs one rate
     "plot": {"format": "png", "dpi": 60},
 }

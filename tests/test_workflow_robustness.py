@@ -29,7 +29,7 @@ TINY = {
         "methods": {"msgd": {"kind": "msgd", "learning_rate": 0.1},
                     "ng": {"kind": "ng_same_batch", "learning_rate": 0.2, "damping": 3.0,
                            "max_iters": 5}},
-        "calibration": None, "frontier": None,  # one learning rate per method here
+        "frontier": None,  # one learning rate per method here
         "plot": {"format": "png", "dpi": 60},
     },
     "overfitting": {

@@ -1,17 +1,13 @@
 # Hessian-free = natural gradient (paper section 7), float64 on small random MLPs.
 
-EQUIVALENCE = "results/equivalence"
-
-
-# Section 7's table (results/equivalence/table.csv) and its HTML rendering for the report.
-EQUIVALENCE_TARGETS = [f"{EQUIVALENCE}/table.csv", f"{EQUIVALENCE}/table.html"]
+from natgrad.study.equivalence import plan as equivalence_plan
 
 
 rule equivalence_table:
     output:
-        csv=f"{EQUIVALENCE}/table.csv",
+        csv=equivalence_plan.TABLE,
         html=report(
-            f"{EQUIVALENCE}/table.html",
+            equivalence_plan.HTML,
             caption="../report/equivalence.rst",
             category="Hessian-free = natural gradient (section 7)",
         ),

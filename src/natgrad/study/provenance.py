@@ -27,8 +27,7 @@ _STUDY = ("study/config.py", "study/methods.py", "study/model.py", "study/stores
 JOB_CODE = {
     "order_data": _STUDY + ("study/order/problem.py", "study/order/spec.py", "study/order/cli.py"),
     "order_train": _LIBRARY + _STUDY + ("study/order/problem.py", "study/order/spec.py",
-                                        "study/order/train.py", "study/order/calibrate.py",
-                                        "study/order/cli.py"),
+                                        "study/order/train.py", "study/order/cli.py"),
     "order_aggregate": ("study/stores.py", "study/order/aggregate.py", "study/order/cli.py"),
     "order_scaling": ("study/stores.py", "study/statistics.py", "study/order/frontier.py",
                       "study/order/scaling.py", "study/order/plots.py", "study/order/cli.py"),
