@@ -20,10 +20,9 @@ rule claims_table:
         toy=as_json(config["toy"]),
         tfd=lambda wc, input: f"--tfd {stores([input.tfd])[0]}" if "tfd" in input.keys() else "",
         code=code_digest("claims"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         f"{claims_plan.RESULTS}/claims.log",
     shell:

@@ -22,7 +22,17 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 COMPILE_CACHE = "results/.jax-cache"
-RESOURCES = config["resources"]
+# What a job asks of the machine or the cluster (config `resources:`), given once: every rule takes
+# JOB's, the training rules TRAIN_JOB's (a GPU, and retries: they resume from their checkpoints).
+JOB = {
+    "threads": config["resources"]["default"]["threads"],
+    "resources": {k: config["resources"]["default"][k] for k in ("mem_mb", "runtime")},
+}
+TRAIN_JOB = {
+    "threads": config["resources"]["train"]["threads"],
+    "resources": {k: config["resources"]["train"][k] for k in ("gpu", "mem_mb", "runtime")},
+    "retries": config["resources"]["retries"],
+}
 
 
 def as_json(value):

@@ -14,10 +14,9 @@ rule equivalence_table:
     params:
         config=lambda wc: as_json(config["equivalence"]),
         code=code_digest("equivalence"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/equivalence/table.log",
     shell:

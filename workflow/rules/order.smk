@@ -31,10 +31,9 @@ rule order_data:
         datasets=as_json(ORDER_DATASETS),
         stores=lambda wc, output: stores(output),
         code=code_digest("order_data"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         f"results/logs/order/data-{Path(ORDER_DATA_DIR).name}.log",
     shell:
@@ -68,12 +67,10 @@ rule order_train:
         seed="[0-9]+",
         segment="[0-9]+",
         resample="[0-9]+",
-    threads: RESOURCES["train"]["threads"]
+    threads: TRAIN_JOB["threads"]
     resources:
-        gpu=RESOURCES["train"]["gpu"],
-        mem_mb=RESOURCES["train"]["mem_mb"],
-        runtime=RESOURCES["train"]["runtime"],
-    retries: RESOURCES["retries"]
+        **TRAIN_JOB["resources"],
+    retries: TRAIN_JOB["retries"]
     log:
         f"results/logs/order/train/{ORDER_JOB}.log",
     shell:
@@ -101,10 +98,9 @@ rule order_aggregate:
         code=code_digest("order_aggregate"),
     wildcard_constraints:
         length="(-[0-9]+)?",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/order/aggregate{length}.log",
     shell:
@@ -134,10 +130,9 @@ rule order_figures:
     params:
         style=as_json(config["order"]["plot"]),
         store=lambda wc, input: stores(input)[0],
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/order/figures.log",
     shell:
@@ -158,10 +153,9 @@ rule scaling_table:
         stores=lambda wc, input: stores(input),
         style=as_json(config["order"]["plot"]),
         code=code_digest("order_scaling"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         f"{order_plan.SCALING}/logs/table.log",
     shell:
@@ -181,10 +175,9 @@ rule nistp_sheet:
                 **{k: config["order"][k] for k in ("image_size", "c_max", "data_seed")},
             }
         ),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/data/nistp_sheet.log",
     shell:

@@ -28,12 +28,10 @@ rule overfitting_train:
         method="[a-z_]+",
         key="[0-9a-f]+",
         seed="[0-9]+",
-    threads: RESOURCES["train"]["threads"]
+    threads: TRAIN_JOB["threads"]
     resources:
-        gpu=RESOURCES["train"]["gpu"],
-        mem_mb=RESOURCES["train"]["mem_mb"],
-        runtime=RESOURCES["train"]["runtime"],
-    retries: RESOURCES["retries"]
+        **TRAIN_JOB["resources"],
+    retries: TRAIN_JOB["retries"]
     log:
         "results/logs/{stage}/{experiment}/{method}-{key}-seed{seed}.log",
     shell:
@@ -54,10 +52,9 @@ rule overfitting_aggregate:
         store=lambda wc, output: stores(output)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/{experiment}/aggregate.log",
     shell:
@@ -85,10 +82,9 @@ rule overfitting_figures:
         store=lambda wc, input: stores(input)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/{experiment}/figures.log",
     shell:
@@ -109,10 +105,9 @@ rule overfitting_table:
         ),
     params:
         runs=lambda wc, input: stores(input),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/table.log",
     shell:
@@ -139,10 +134,9 @@ rule tune_choose:
         experiment="[A-Za-z0-9_]+",
         method="[a-z_]+",
         key="[0-9a-f]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/tune/{experiment}/{method}-{key}.log",
     shell:
@@ -158,10 +152,9 @@ rule tune_table:
         report(f"{overfitting_plan.TUNE}/{{experiment}}.csv", caption="../report/tune.rst", category="Tune stage"),
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/tune/{experiment}-table.log",
     shell:

@@ -10,10 +10,9 @@ rule toy_paths:
     params:
         config=lambda wc: as_json(config["toy"]),
         code=code_digest("toy"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/toy/paths.log",
     shell:
@@ -38,10 +37,9 @@ rule toy_figure:
         ),
     params:
         config=lambda wc: as_json(config["toy"]),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/toy/figure.log",
     shell:

@@ -13,7 +13,7 @@ A segment is a fixed number of samples (not a fraction of the run): adding segme
 resampled region without moving the existing boundaries. The paper: 32.7M samples, the first half
 in 10 segments, i.e. `segment_size = 1_635_000`, `segments = 10`.
 
-Every function here takes the `order:` section as `natgrad.study.config.resolve` returns it
+Every function here takes the `order:` section as `natgrad.study.registry.resolve` returns it
 (defaults filled in from the schema).
 """
 from __future__ import annotations
