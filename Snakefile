@@ -1,10 +1,11 @@
 # natgrad study: Pascanu & Bengio (2014), "Revisiting Natural Gradient for Deep Networks".
-# One .smk per experiment under workflow/rules/; the rules only call the package (python -m natgrad.study).
+# One experiment per entry of natgrad.study.registry.EXPERIMENTS: its rule file
+# workflow/rules/<name>.smk and its targets; the rules only call the package (python -m natgrad.study).
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from natgrad.study.config import check_data, resolve
+from natgrad.study.registry import EXPERIMENTS, check_data, resolve
 
 min_version("9.0")
 
@@ -13,8 +14,9 @@ configfile: "config.yaml"
 
 
 # The one way a config becomes usable: renamed keys refused, the schema's defaults filled in
-# (workflow/schemas/config.schema.yaml, the only place defaults live), cross-key checks run; then
-# the data sets' files and headers, and every split against its data set, before any job starts.
+# (workflow/schemas/config.schema.yaml, the only place defaults live), every experiment's cross-key
+# checks run; then its data sets' files and headers, and every split against its data set, before
+# any job starts.
 config.update(resolve(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
 check_data(config)
 
@@ -23,14 +25,11 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/order.smk"
-include: "workflow/rules/scaling.smk"
-include: "workflow/rules/overfitting.smk"
-include: "workflow/rules/tune.smk"
-include: "workflow/rules/toy.smk"
-include: "workflow/rules/equivalence.smk"
-include: "workflow/rules/claims.smk"
+
+
+for experiment in EXPERIMENTS:
+
+    include: experiment.rules
 
 
 # Rules find `python` and natgrad through these (set in common.smk); SLURM jobs get them too.
@@ -39,48 +38,20 @@ envvars:
     "PYTHONPATH",
 
 
+# {target rule: files} of every experiment: `order`, `scaling`, `overfitting`, `tune`, `toy`, ...
+TARGETS = {target: files for experiment in EXPERIMENTS for target, files in experiment.targets(config).items()}
+
+
 rule all:
     input:
-        ORDER_TARGETS,
-        SCALING_TARGETS,
-        TUNE_TARGETS,
-        OVERFITTING_TARGETS,
-        TOY_TARGETS,
-        EQUIVALENCE_TARGETS,
-        CLAIMS_TARGETS,
+        [path for files in TARGETS.values() for path in files],
     default_target: True
 
 
-rule order:
-    input:
-        ORDER_TARGETS,
+for target, files in TARGETS.items():
 
-
-rule scaling:
-    input:
-        SCALING_TARGETS,
-
-
-rule overfitting:
-    input:
-        OVERFITTING_TARGETS,
-
-
-rule tune:
-    input:
-        TUNE_TARGETS,
-
-
-rule toy:
-    input:
-        TOY_TARGETS,
-
-
-rule equivalence:
-    input:
-        EQUIVALENCE_TARGETS,
-
-
-rule claims:
-    input:
-        CLAIMS_TARGETS,
+    rule:
+        name:
+            target
+        input:
+            files,

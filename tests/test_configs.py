@@ -1,24 +1,24 @@
 """The shipped configs under workflow/configs/ resolve (layered on config.yaml, as snakemake's
---configfile layers them), and the scaling config's stream-length-1 runs are the reproduce
-config's own (the same order section), so the two share those runs and their verdicts agree."""
-import copy
+--configfile layers them), and the scaling config is a layer on the reproduce config holding only
+the stream-length axis, so its full-length runs are the reproduce config's own."""
 from pathlib import Path
 
 import pytest
 import yaml
 from snakemake.utils import update_config
 
-from natgrad.study import config
-from natgrad.study.order import spec
+from natgrad.study import registry
+from natgrad.study.order import plan, spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "workflow/configs").glob("*.yaml"))
 
 
-def layered(path):
+def layered(*paths):
     base = yaml.safe_load((ROOT / "config.yaml").read_text())
-    update_config(base, yaml.safe_load(path.read_text()))
-    return config.resolve(base, ROOT / "workflow/schemas/config.schema.yaml")
+    for path in paths:
+        update_config(base, yaml.safe_load(path.read_text()))
+    return registry.resolve(base, ROOT / "workflow/schemas/config.schema.yaml")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -26,18 +26,20 @@ def test_every_shipped_config_resolves(path):
     layered(path)
 
 
-def test_no_order_claim_rests_on_a_calibration():
+def test_every_order_method_runs_a_learning_rate_grid():
     for path in [ROOT / "config.yaml", *CONFIGS]:
         order = layered(path)["order"]
-        assert not order.get("calibration"), path.name
         assert all(len(spec.learning_rates(order, m)) >= 2 for m in order["methods"]), path.name
 
 
-def test_scaling_runs_the_reproduce_configs_order_experiment_at_three_lengths():
-    reproduce = layered(ROOT / "workflow/configs/reproduce.yaml")
-    scaling = layered(ROOT / "workflow/configs/scaling.yaml")
+def test_scaling_is_the_reproduce_configs_order_experiment_at_three_lengths():
+    reproduce_yaml = ROOT / "workflow/configs/reproduce.yaml"
+    scaling_yaml = ROOT / "workflow/configs/scaling.yaml"
+    assert set(yaml.safe_load(scaling_yaml.read_text())) == {"scaling"}  # only what differs
+    reproduce, scaling = layered(reproduce_yaml), layered(reproduce_yaml, scaling_yaml)
     assert scaling["order"] == reproduce["order"]
-    fractions = sorted({1.0, *map(float, scaling["scaling"]["fractions"])})
-    assert len(fractions) >= 3
-    lengths = [spec.scaled(copy.deepcopy(scaling["order"]), f)["online_samples"] for f in fractions]
-    assert lengths[-1] == reproduce["order"]["online_samples"] and lengths == sorted(set(lengths))
+    lengths = sorted(plan.lengths(scaling))
+    assert len(lengths) == 3 and lengths[-1] == reproduce["order"]["online_samples"]
+    # the full-length runs are the reproduce config's own: one set of jobs, aggregated once
+    assert set(plan.jobs(reproduce)) <= set(plan.jobs(scaling))
+    assert plan.runs(scaling, lengths[-1]) == plan.runs(reproduce, lengths[-1])

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.data import DataError
 from natgrad.study.data.idx import write_idx
 from natgrad.study.data.inspect import dataset_files, source_size
@@ -66,15 +66,15 @@ def test_npz_without_its_arrays_is_named(tmp_path):
 
 
 def resolved(**overfitting):
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"].update(overfitting)
-    return config.resolve(raw)
+    return registry.resolve(raw)
 
 
 def test_default_config_fits_a_thousand_example_data_set(tmp_path):
     cfg = resolved(dataset="mine")
     cfg["datasets"]["mine"] = {"format": "idx", **idx_pair(tmp_path, n=1000)}
-    config.check_data(cfg)  # fractions: no error
+    registry.check_data(cfg)  # fractions: no error
 
 
 def test_a_split_that_does_not_fit_names_the_key_the_data_set_and_its_size():
@@ -82,7 +82,7 @@ def test_a_split_that_does_not_fit_names_the_key_the_data_set_and_its_size():
                                             "test": 1000})
     with pytest.raises(config.ConfigError,
                        match=r"overfitting.split does not fit dataset digits \(1797 examples\)"):
-        config.check_data(cfg)
+        registry.check_data(cfg)
 
 
 def test_a_missing_file_names_the_key(tmp_path):
@@ -90,4 +90,4 @@ def test_a_missing_file_names_the_key(tmp_path):
     cfg["datasets"]["mine"] = {"format": "idx", "images": str(tmp_path / "nope.gz"),
                                "labels": str(tmp_path / "nope2.gz")}
     with pytest.raises(config.ConfigError, match="overfitting.dataset = 'mine'.*nope.gz: no such"):
-        config.check_data(cfg)
+        registry.check_data(cfg)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.equivalence import cli, compute
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,7 +16,7 @@ SMALL = {"batch_size": 4, "inputs": 3, "hidden": [4], "outputs": 3, "seed": 2}
 def _resolved_equivalence(section):
     """The resolved `equivalence:` section of the study config with its section replaced."""
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
-    return config.resolve({**raw, "equivalence": section})["equivalence"]
+    return registry.resolve({**raw, "equivalence": section})["equivalence"]
 
 
 @pytest.fixture(scope="module")

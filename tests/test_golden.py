@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from natgrad.study import config
+from natgrad.study import registry
 from natgrad.study.order import problem as order_problem
 from natgrad.study.order import spec, train
 from natgrad.study.overfitting import loop, split
@@ -47,7 +47,7 @@ def blob_problem():
 
 
 def smoke_config():
-    return config.load(ROOT / "config.yaml")
+    return registry.load(ROOT / "config.yaml")
 
 
 def order_values():
@@ -56,7 +56,6 @@ def order_values():
                eval_batch_size=32, model={"kind": "mlp", "hidden": [8], "activation": "tanh"})
     # a fixed NG rate (the smoke study's frontier is for the workflow)
     cfg["methods"]["ng"] = {**cfg["methods"]["ng"], "learning_rate": 0.3}
-    cfg["calibration"] = None
     out = {}
     for method in cfg["methods"]:
         res = train.run_jobs(spec.job_config(cfg, method), blob_problem(), 1, [0], 0,

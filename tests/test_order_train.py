@@ -10,7 +10,7 @@ import pytest
 
 from pathlib import Path
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.order import problem as order_problem
 from natgrad.study.order import spec, train
 
@@ -167,9 +167,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def resolved_order(**over):
     """The `order:` section of config.yaml with `over` applied, through the one resolver."""
-    raw = config.load(ROOT / "config.yaml")
-    raw["order"].update({"calibration": None, "frontier": None, **over})
-    return config.resolve(raw)["order"]
+    raw = registry.load(ROOT / "config.yaml")
+    raw["order"].update({"frontier": None, **over})
+    return registry.resolve(raw)["order"]
 
 
 def test_job_config_holds_only_what_the_numbers_depend_on():
@@ -192,51 +192,7 @@ def test_cross_key_checks_name_the_keys():
         resolved_order(segments=1, batch_size=8192)
     with pytest.raises(config.ConfigError, match="order.methods.ng.kind"):
         resolved_order(methods={"ng": {"kind": "ng_unlabeled", "learning_rate": 0.1}})
-
-
-def test_a_calibrated_job_carries_its_grid_and_reference_not_a_learning_rate():
     ng = {k: v for k, v in HYPER["ng"].items() if k != "learning_rate"}
-    calibration = {"method": "ng", "reference": "msgd", "learning_rates": [0.1, 0.3]}
-    order = resolved_order(methods={"msgd": HYPER["msgd"], "ng": ng}, calibration=calibration)
-    job = spec.job_config(order, "ng")
-    assert "learning_rate" not in job["hyper"]
-    assert job["calibration"] == {"learning_rates": [0.1, 0.3], "seed": order["seeds"][0],
-                                  "reference": spec.job_config(order, "msgd")}
-    chosen = spec.with_learning_rate(job, 0.3)
-    assert chosen["hyper"]["learning_rate"] == 0.3 and "calibration" not in chosen
-    # the grid and the reference's settings are part of the job's identity
-    other = resolved_order(methods={"msgd": {**HYPER["msgd"], "learning_rate": 0.2}, "ng": ng},
-                           calibration=calibration)
-    assert spec.job_config(other, "ng") != job
-
-
-def test_calibration_picks_the_rate_closest_to_the_reference(problem):
-    from natgrad.study.order.calibrate import calibrate
-
-    ng = dict(job("ng"))
-    ng["hyper"] = {k: v for k, v in ng["hyper"].items() if k != "learning_rate"}
-    ng["calibration"] = {"learning_rates": [0.01, 0.2, 1.0], "reference": job("msgd"), "seed": 0}
-    record = calibrate(ng, problem, log=quiet)
-    # independent replay: each rate's run and the reference's, as the study would make them
-    reference = 100 * train.run_jobs(job("msgd"), problem, 0, [0], 0, log=quiet)[0][
-        "validation_error"][-1]
-    errors = [100 * train.run_jobs(job("ng", hyper={**HYPER["ng"], "learning_rate": r}), problem, 0,
-                                   [0], 0, log=quiet)[0]["validation_error"][-1]
-              for r in (0.01, 0.2, 1.0)]
-    np.testing.assert_allclose(record["validation_errors"], errors)
-    assert record["reference_validation_error"] == pytest.approx(reference)
-    assert record["learning_rate"] == (0.01, 0.2, 1.0)[int(np.argmin(np.abs(np.array(errors)
-                                                                             - reference)))]
-
-
-def test_calibration_settings_are_checked_naming_the_key():
-    ng = {k: v for k, v in HYPER["ng"].items() if k != "learning_rate"}
-    with pytest.raises(config.ConfigError, match="order.calibration.reference"):
-        resolved_order(methods={"msgd": HYPER["msgd"], "ng": ng},
-                       calibration={"method": "ng", "reference": "sgd", "learning_rates": [0.1]})
-    with pytest.raises(config.ConfigError, match="order.methods.ng.learning_rate"):
-        resolved_order(methods={"msgd": HYPER["msgd"], "ng": HYPER["ng"]},
-                       calibration={"method": "ng", "reference": "msgd", "learning_rates": [0.1]})
     with pytest.raises(config.ConfigError, match="order.methods.ng.learning_rate is needed"):
         resolved_order(methods={"msgd": HYPER["msgd"], "ng": ng})
 
@@ -247,7 +203,7 @@ def test_seeds_draw_their_own_stream_and_resamples_over_fixed_evaluation_sets(tm
     order = resolved_order(image_size=16, heldout_size=24, validation_size=24,
                            methods={"msgd": HYPER["msgd"], "ng": HYPER["ng"]})
     paths = {part: str(tmp_path / f"{part}.zarr") for part in order_problem.PARTS}
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     order_problem.write_data_sets(order, raw["datasets"], paths)
     problem = order_problem.load_problem(spec.job_config(order, "msgd"), paths)
     positions = jnp.arange(order["segment_size"], 2 * order["segment_size"], 97)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natgrad.study import config, methods
+from natgrad.study import config, methods, registry
 from natgrad.study.overfitting import aggregate, loop, spec as spec_lib, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,9 +14,9 @@ SIZES = {"train": 120, "unlabeled": 200, "valid": 40, "test": 40}
 
 def with_defaults(hyper_by_method):
     """Hyper-parameters as the one resolver fills them in (the schema's defaults)."""
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"].update(methods=list(hyper_by_method), hyper=hyper_by_method)
-    return config.resolve(raw)["overfitting"]["hyper"]
+    return registry.resolve(raw)["overfitting"]["hyper"]
 
 
 HYPER = with_defaults({
@@ -234,7 +234,7 @@ def test_tfd_convnet_on_a_tiny_npz_file(tmp_path):
 # ---- specs, aggregation, table -----------------------------------------------------------------
 
 def test_extras_are_off_by_default_and_inherit_the_section():
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"].update(
         dataset="mnist5k", methods=["msgd", "adam"], seeds=[0, 1],
         hyper={"msgd": HYPER["msgd"], "adam": HYPER["adam"]},
@@ -242,7 +242,7 @@ def test_extras_are_off_by_default_and_inherit_the_section():
         extra={"mnist_convnet": {"dataset": "mnist"},
                "tfd": {"enabled": True, "dataset": "tfd", "methods": ["msgd"],
                        "hyper": {"msgd": {"updates": 3, "batch_size": 2, "learning_rate": 0.1}}}})
-    section = config.resolve(raw)["overfitting"]
+    section = registry.resolve(raw)["overfitting"]
     exps = spec_lib.experiments(section)
     assert list(exps) == ["restricted_mnist", "tfd"]
     assert exps["restricted_mnist"]["methods"]["msgd"]["learning_rate"] == 0.5
@@ -254,14 +254,14 @@ def test_extras_are_off_by_default_and_inherit_the_section():
                                            "decay_scale"}
     raw["overfitting"]["methods"] = ["kfac"]
     with pytest.raises(config.ConfigError, match="overfitting.hyper.kfac"):
-        config.resolve(raw)
+        registry.resolve(raw)
 
 
 def test_old_key_names_are_refused_naming_the_new_one():
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"]["hyper"]["msgd"]["lr"] = 0.5
     with pytest.raises(config.ConfigError, match="overfitting.hyper.msgd.lr.*learning_rate"):
-        config.resolve(raw)
+        registry.resolve(raw)
 
 
 def test_evaluation_points_include_zero_and_the_last_update():

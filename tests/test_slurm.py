@@ -55,7 +55,6 @@ def _tiny_config(config):
         vmap_resamples=True, model={"hidden": [16], "activation": "tanh"},
     )
     order["methods"] = {"msgd": order["methods"]["msgd"]}
-    order["calibration"] = None  # no NG method to calibrate
     order["frontier"] = None  # one learning rate: one training job
     return config
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.toy import cli, paths
 from natgrad.study.toy.model import METHODS, Autoencoder
 
@@ -30,7 +30,7 @@ def _raw_config():
 
 def _resolved_toy(toy):
     """The resolved `toy:` section of the study config with its `toy:` replaced by `toy`."""
-    return config.resolve({**_raw_config(), "toy": toy})["toy"]
+    return registry.resolve({**_raw_config(), "toy": toy})["toy"]
 
 
 @pytest.fixture(scope="module")

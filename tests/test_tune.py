@@ -1,20 +1,18 @@
 """The tune stage: the choice rule on hand-built validation errors with a known answer, the config
-checks it adds, and `snakemake tune` then `overfitting` on a tiny config in a copy of the workflow
-(the study's runs take the chosen settings from the stage's record)."""
+checks it adds, the `tune` target planning the stage alone, and on the tiny study
+(tests/tiny_study.py) the stage's table and the study's runs taking the chosen settings from the
+stage's record."""
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from natgrad.study import config
+from natgrad.study import config, registry
 from natgrad.study.overfitting import spec as spec_lib
 from natgrad.study.overfitting import tune
+from tiny_study import OVERFITTING
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {"batch_size": [50, 250], "learning_rate": [0.3, 1.0, 3.0]}
@@ -60,9 +58,9 @@ def test_a_tuned_run_takes_the_records_choice_and_refuses_another_grid():
 
 
 def resolve(**overfitting):
-    raw = config.load(ROOT / "config.yaml")
+    raw = registry.load(ROOT / "config.yaml")
     raw["overfitting"].update(overfitting)
-    return config.resolve(raw)
+    return registry.resolve(raw)
 
 
 @pytest.mark.parametrize("overfitting, message", [
@@ -87,40 +85,22 @@ def test_a_method_run_at_anothers_settings_carries_its_grid_and_kind():
     assert spec_lib.label("ng_same_batch_as_ng_unlabeled") == "KL, same minibatch at KL, unlabeled's settings"
 
 
-TINY = {
-    "overfitting": {
-        "split": {"train": 100, "unlabeled": 200, "valid": 50, "test": 50},
-        "model": {"kind": "mlp", "hidden": [8], "activation": "tanh"},
-        "seeds": [0], "evaluations": 3, "methods": ["msgd", "ng_unlabeled"],
-        "hyper": {"msgd": {"updates": 12, "batch_size": 20, "learning_rate": 0.5},
-                  "ng_unlabeled": {"updates": 3, "batch_size": 50, "metric_batch_size": 50,
-                                   "learning_rate": 1.0, "damping": 2.0, "adapt_damping": True,
-                                   "solver": "cg", "max_iters": 4}},
-        "tune": {"msgd": {"learning_rate": [0.05, 0.5], "batch_size": [10, 20]},
-                 "ng_unlabeled": {"learning_rate": [1.0, 5.0]}},
-        "tune_seeds": [100, 101],
-        "equal_settings": {"ng_same_batch": "ng_unlabeled"},
-    }
-}
-
-
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tune_dag")
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, work / name)
-    shutil.copytree(ROOT / "workflow", work / "workflow")
-    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    def cmd(target):
-        return [sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile", "tiny.yaml"]
+def tuned(tiny_study):
+    return tiny_study / "results"
 
-    proc = subprocess.run(cmd("tune"), cwd=work, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert not (work / "results" / "overfitting" / "restricted_mnist").exists()  # the stage alone
-    proc = subprocess.run(cmd("overfitting"), cwd=work, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return work / "results"
+
+def test_the_tune_target_plans_the_stage_alone(tmp_path):
+    """`snakemake tune` trains the pilots and writes the records and table, no study run."""
+    from tiny_study import job_counts, snakemake, workspace
+
+    proc = snakemake(workspace(tmp_path / "study"), "tune", "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    pilots = sum(len(tune.points(grid)) for grid in OVERFITTING["tune"].values())
+    assert job_counts(out) == {"overfitting_train": pilots * len(OVERFITTING["tune_seeds"]),
+                               "tune_choose": len(OVERFITTING["tune"]), "tune_table": 1, "tune": 1}
+    assert "stage=overfitting" not in out
 
 
 def test_the_stage_writes_every_grid_point_and_its_choice(tuned):

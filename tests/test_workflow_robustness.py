@@ -1,11 +1,11 @@
-"""The workflow as Snakemake users expect it, on a tiny config in a temporary copy of the workflow:
-every store opens with no warning and selects one label per coordinate, ten bad configs are refused
-before any job and leave every stored byte in place, and a run killed at a random moment and
-restarted with README's recipe ends with the stores of a clean run."""
+"""The workflow as Snakemake users expect it, on a copy of the tiny study (tests/tiny_study.py):
+every store opens with no warning and selects one label per coordinate, ten bad configs are
+refused by the one resolver (and, run by Snakemake, before any job, leaving every stored byte in
+place), and a run killed at a random moment and restarted with README's recipe ends with the
+stores of a clean run."""
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,49 +18,15 @@ import pytest
 import xarray as xr
 import yaml
 
+from tiny_study import snakemake, workspace
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("order", "overfitting")
-TINY = {
-    "order": {
-        "dataset": "fonts", "image_size": 16, "heldout_size": 48, "validation_size": 48,
-        "online_samples": 256, "segment_size": 64, "segments": 2, "resamples": 2,
-        "model": {"hidden": [8]}, "batch_size": 32, "eval_every": 4, "eval_batch_size": 64,
-        "checkpoint_every": 4, "vmap_resamples": False,
-        "methods": {"msgd": {"kind": "msgd", "learning_rate": 0.1},
-                    "ng": {"kind": "ng_same_batch", "learning_rate": 0.2, "damping": 3.0,
-                           "max_iters": 5}},
-        "calibration": None, "frontier": None,  # one learning rate per method here
-        "plot": {"format": "png", "dpi": 60},
-    },
-    "overfitting": {
-        "split": {"train": 0.04, "unlabeled": 0.1, "valid": 0.02, "test": 0.04},
-        "model": {"kind": "mlp", "hidden": [8]}, "seeds": [0, 1], "evaluations": 2,
-        "methods": ["msgd", "ng_unlabeled"],
-        "hyper": {"msgd": {"updates": 20, "batch_size": 20, "learning_rate": 0.5},
-                  "ng_unlabeled": {"updates": 4, "batch_size": 50, "metric_batch_size": 50,
-                                   "learning_rate": 1.0, "damping": 2.0, "adapt_damping": True,
-                                   "solver": "cg", "max_iters": 5}},
-    },
-}
-
-
-def workspace(root):
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", root)
-    shutil.copy(ROOT / "config.yaml", root)
-    shutil.copytree(ROOT / "workflow", root / "workflow")
-    (root / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    return root
-
-
-def snakemake_cmd(*args, configfiles=("tiny.yaml",)):
-    return [sys.executable, "-m", "snakemake", *TARGETS, "--cores", "2", *args,
-            "--configfile", *configfiles]
+#: What the killed run makes: the order experiment (its jobs are the most numerous).
+KILLED_TARGETS = ("order",)
 
 
 def run(workdir, *args, configfiles=("tiny.yaml",)):
-    return subprocess.run(snakemake_cmd(*args, configfiles=configfiles), cwd=workdir,
-                          capture_output=True, text=True, timeout=1200)
+    return snakemake(workdir, "order", "overfitting", *args, configfiles=configfiles)
 
 
 def fingerprint(results):
@@ -89,11 +55,8 @@ def fingerprint(results):
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    workdir = workspace(tmp_path_factory.mktemp("robust") / "clean")
-    proc = run(workdir)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+def clean(tiny_study_copy):
+    return tiny_study_copy
 
 
 def test_every_store_opens_cleanly_and_selects_one_label(clean):
@@ -133,6 +96,7 @@ BAD = [
 
 
 def test_ten_bad_configs_are_refused_and_change_nothing(clean, tmp_path):
+    from natgrad.study import config, registry
     from natgrad.study.data.idx import write_idx
 
     write_idx(tmp_path / "cut.idx", np.zeros((50, 8, 8), np.uint8))
@@ -142,31 +106,40 @@ def test_ten_bad_configs_are_refused_and_change_nothing(clean, tmp_path):
                          "labels": str(tmp_path / "labels.idx")},
                 "cut": {"format": "idx", "images": str(tmp_path / "cut.idx"),
                         "labels": str(tmp_path / "labels.idx")}}
-    before = fingerprint(clean / "results")
-    for i, (change, message) in enumerate(BAD):
+    layers = []
+    for i, (change, message) in enumerate(BAD):  # each refused by the one resolver
         bad = clean / f"bad{i}.yaml"
         bad.write_text(yaml.safe_dump({"datasets": datasets, **change}))
+        layers.append(bad)
+        with pytest.raises(config.ConfigError) as err:
+            registry.check_data(registry.load(ROOT / "config.yaml", clean / "tiny.yaml", bad))
+        assert message in str(err.value), change
+    before = fingerprint(clean / "results")
+    for bad in (layers[0], layers[7]):  # a bad key and a bad file: the Snakefile refuses them
         proc = run(clean, configfiles=("tiny.yaml", bad.name))
         out = proc.stdout + proc.stderr
-        assert proc.returncode != 0 and message in out, (change, out[-2000:])
-        assert "Select jobs to execute" not in out, change  # refused before any job
+        assert proc.returncode != 0 and BAD[layers.index(bad)][1] in out, out[-2000:]
+        assert "Select jobs to execute" not in out  # refused before any job
     assert fingerprint(clean / "results") == before
 
 
 def test_a_killed_run_restarted_with_the_readme_recipe_equals_a_clean_run(clean, tmp_path):
     workdir = workspace(tmp_path / "killed")
-    proc = subprocess.Popen(snakemake_cmd(), cwd=workdir, stdout=subprocess.DEVNULL,
+    cmd = [sys.executable, "-m", "snakemake", *KILLED_TARGETS, "--cores", "2", "--configfile",
+           "tiny.yaml"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(random.Random(os.getpid()).uniform(20, 60))  # a random moment of the run
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert run(workdir, "--unlock").returncode == 0
-    again = run(workdir, "--rerun-incomplete")
+    assert snakemake(workdir, *KILLED_TARGETS, "--unlock").returncode == 0
+    again = snakemake(workdir, *KILLED_TARGETS, "--rerun-incomplete")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     clean_values, restarted = fingerprint(clean / "results"), fingerprint(workdir / "results")
+    assert "order/order.zarr:variance" in restarted  # the targets were made
     figures = {k for k in clean_values if k.endswith((".png", ".html"))}  # layout may differ
     assert {k: v for k, v in restarted.items() if k not in figures} == \
-        {k: v for k, v in clean_values.items() if k not in figures}
+        {k: clean_values.get(k) for k in restarted if k not in figures}
 
 
 def test_readme_reanalysis_recipe_runs_without_warnings(clean, monkeypatch):

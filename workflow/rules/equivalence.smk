@@ -1,27 +1,22 @@
 # Hessian-free = natural gradient (paper section 7), float64 on small random MLPs.
 
-EQUIVALENCE = "results/equivalence"
-
-
-# Section 7's table (results/equivalence/table.csv) and its HTML rendering for the report.
-EQUIVALENCE_TARGETS = [f"{EQUIVALENCE}/table.csv", f"{EQUIVALENCE}/table.html"]
+from natgrad.study.equivalence import plan as equivalence_plan
 
 
 rule equivalence_table:
     output:
-        csv=f"{EQUIVALENCE}/table.csv",
+        csv=equivalence_plan.TABLE,
         html=report(
-            f"{EQUIVALENCE}/table.html",
+            equivalence_plan.HTML,
             caption="../report/equivalence.rst",
             category="Hessian-free = natural gradient (section 7)",
         ),
     params:
         config=lambda wc: as_json(config["equivalence"]),
         code=code_digest("equivalence"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/equivalence/table.log",
     shell:

@@ -1,58 +1,15 @@
-# Order robustness (paper section 6, figure 3): data sets, training jobs, aggregation, figures.
-# Data sets and runs live at paths keyed by what defines them: another config keeps them beside.
+# Order robustness (paper section 6, figure 3), stream length an axis of it (`scaling:`): data sets,
+# training jobs, one aggregation per stream length, figures, the scaling table. Paths and jobs come
+# from natgrad.study.order.plan; data sets and runs live at paths keyed by what defines them.
+from natgrad.study.order import plan as order_plan
+from natgrad.study.order import spec as order_spec
 
-ORDER = "results/order"
-ORDER_DATA_CONFIG = order_spec.data_config(config["order"])
-ORDER_DATASETS = datasets_entry(config["order"]["dataset"])
-ORDER_DATA_DIR = "results/data/order/{}-{}-{}".format(
-    config["order"]["dataset"], config["order"]["preset"], settings_digest([ORDER_DATA_CONFIG, ORDER_DATASETS])
-)
+ORDER_DATASETS = datasets_entry(config, config["order"]["dataset"])
+ORDER_DATA_DIR = order_plan.data_dir(config, ORDER_DATASETS)
 ORDER_DATA = {part: f"{ORDER_DATA_DIR}/{part}.zarr.done" for part in ("train", "heldout", "validation")}
-# Every training job's settings by the key its runs' paths carry: one per method and learning rate
-# of its grid (order.frontier), at the study's stream length and at each of scaling.fractions.
-ORDER_SCALES = {1.0: config["order"]}
-for fraction in (config.get("scaling") or {}).get("fractions", []):
-    ORDER_SCALES.setdefault(float(fraction), order_spec.scaled(config["order"], float(fraction)))
-ORDER_JOBS = {
-    scale: [(m, lr, job, settings_digest(job)) for m, lr, job in order_spec.jobs(cfg)]
-    for scale, cfg in ORDER_SCALES.items()
-}
-ORDER_JOB_BY_KEY = {key: job for jobs in ORDER_JOBS.values() for _, _, job, key in jobs}
-ORDER_RUN = f"{ORDER}/runs/{{method}}-{{key}}/seed{{seed}}/segment{{segment}}/resample{{resample}}.zarr.done"
-
-
-# Every run of the study at each stream length: methods × rates × seeds × segments × resamples.
-ORDER_RUNS = {
-    scale: [
-        ORDER_RUN.format(method=m, key=key, seed=s, segment=k, resample=r)
-        for m, _, _, key in jobs
-        for s in config["order"]["seeds"]
-        for k in range(config["order"]["segments"])
-        for r in range(config["order"]["resamples"])
-    ]
-    for scale, jobs in ORDER_JOBS.items()
-}
-
-
-# The calibrated method (order.calibration) takes its learning rate from the calibration record.
-ORDER_CALIBRATED = order_spec.calibrated_method(config["order"])
-ORDER_CALIBRATION = (
-    f"{ORDER}/calibration/{ORDER_CALIBRATED}-{settings_digest(order_spec.job_config(config['order'], ORDER_CALIBRATED))}.json"
-    if ORDER_CALIBRATED
-    else None
-)
-ORDER_FIGURE_FORMAT = config["order"]["plot"]["format"]
-# Figure 3 (variance per segment), its frontier (variance against final validation error), the
-# validation curves, the aggregated store and its table, and the NISTP sheet showing what the stream
-# does to the source images.
-ORDER_TARGETS = [
-    f"{ORDER}/figures/variance.{ORDER_FIGURE_FORMAT}",
-    f"{ORDER}/figures/frontier.{ORDER_FIGURE_FORMAT}",
-    f"{ORDER}/figures/validation.{ORDER_FIGURE_FORMAT}",
-    f"{ORDER}/order.zarr.done",
-    f"{ORDER}/variance.csv",
-    "results/data/nistp_sheet.png",
-]
+# Every training job's settings by the key its runs' paths carry, at every stream length.
+ORDER_JOBS = order_plan.jobs(config)
+ORDER_LENGTHS = order_plan.lengths(config)
 # One job per (method, seed, segment) running its resamples as one vmapped program when
 # `order.vmap_resamples`; else one job per resample (so adding a resample plans only its jobs).
 ORDER_VMAPPED = config["order"]["vmap_resamples"]
@@ -70,14 +27,13 @@ rule order_data:
     output:
         **{part: touch(path) for part, path in ORDER_DATA.items()},
     params:
-        config=as_json(ORDER_DATA_CONFIG),
+        config=as_json(order_spec.data_config(config["order"])),
         datasets=as_json(ORDER_DATASETS),
         stores=lambda wc, output: stores(output),
         code=code_digest("order_data"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         f"results/logs/order/data-{Path(ORDER_DATA_DIR).name}.log",
     shell:
@@ -86,68 +42,35 @@ rule order_data:
         " 2> {log}"
 
 
-if ORDER_CALIBRATED:
-
-    rule order_calibrate:
-        """Matched validation error as a rule: the calibrated method's learning rate, chosen from
-        its grid by the final validation error closest to the reference method's."""
-        input:
-            **ORDER_DATA,
-        output:
-            ORDER_CALIBRATION,
-        params:
-            job=as_json(order_spec.job_config(config["order"], ORDER_CALIBRATED)),
-            data=lambda wc, input: stores([input.train, input.heldout, input.validation]),
-            compile_cache=COMPILE_CACHE,
-            code=code_digest("order_train"),
-        threads: RESOURCES["train"]["threads"]
-        resources:
-            gpu=RESOURCES["train"]["gpu"],
-            mem_mb=RESOURCES["train"]["mem_mb"],
-            runtime=RESOURCES["train"]["runtime"],
-        retries: RESOURCES["retries"]
-        log:
-            f"results/logs/order/calibrate-{Path(ORDER_CALIBRATION).stem}.log",
-        shell:
-            "python -m natgrad.study order calibrate --job {params.job:q}"
-            " --train {params.data[0]} --heldout {params.data[1]} --validation {params.data[2]}"
-            " --out {output} --compile-cache {params.compile_cache} 2> {log}"
-
-
 rule order_train:
     """One online run per resample of a segment: the stream with that segment replaced. Retried
     after a failure or preemption, it resumes from its checkpoint."""
     input:
-        # the calibrated method's runs read the calibration record (its learning rate)
-        unpack(lambda wc: {"calibration": ORDER_CALIBRATION} if "calibration" in ORDER_JOB_BY_KEY[wc.key] else {}),
         **ORDER_DATA,
     output:
-        [touch(ORDER_RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]
+        [touch(order_plan.RUN.format(method="{method}", key="{key}", seed="{seed}", segment="{segment}", resample=r)) for r in range(config["order"]["resamples"])]
         if ORDER_VMAPPED
-        else [touch(ORDER_RUN)],
+        else [touch(order_plan.RUN)],
     params:
-        job=lambda wc: as_json(ORDER_JOB_BY_KEY[wc.key]),
+        job=lambda wc: as_json(ORDER_JOBS[wc.key]),
         resamples=lambda wc: ORDER_ALL_RESAMPLES if ORDER_VMAPPED else wc.resample,
         vmapped="--vmapped" if ORDER_VMAPPED else "",
         stores=lambda wc, output: stores(output),
         data=lambda wc, input: stores([input.train, input.heldout, input.validation]),
         checkpoint_every=config["order"]["checkpoint_every"],
-        checkpoint=f"{ORDER}/checkpoints/{ORDER_JOB}.npz",
+        checkpoint=f"{order_plan.RESULTS}/checkpoints/{ORDER_JOB}.npz",
         compile_cache=COMPILE_CACHE,
         code=code_digest("order_train"),
-        calibration=lambda wc, input: f"--calibration {input.calibration}" if "calibration" in input.keys() else "",
     wildcard_constraints:
         method="[A-Za-z0-9_]+",
         key="[0-9a-f]+",
         seed="[0-9]+",
         segment="[0-9]+",
         resample="[0-9]+",
-    threads: RESOURCES["train"]["threads"]
+    threads: TRAIN_JOB["threads"]
     resources:
-        gpu=RESOURCES["train"]["gpu"],
-        mem_mb=RESOURCES["train"]["mem_mb"],
-        runtime=RESOURCES["train"]["runtime"],
-    retries: RESOURCES["retries"]
+        **TRAIN_JOB["resources"],
+    retries: TRAIN_JOB["retries"]
     log:
         f"results/logs/order/train/{ORDER_JOB}.log",
     shell:
@@ -156,31 +79,30 @@ rule order_train:
         " --seed {wildcards.seed} --out {params.stores} --checkpoint {params.checkpoint}"
         " --train {params.data[0]} --heldout {params.data[1]} --validation {params.data[2]}"
         " --checkpoint-every {params.checkpoint_every} --compile-cache {params.compile_cache}"
-        " {params.calibration} 2> {log}"
+        " 2> {log}"
 
 
 rule order_aggregate:
+    """The runs of one stream length in one store and its summary table: the study's length
+    (`length` empty: results/order/order.zarr), or N samples of `scaling:` (`length` -N)."""
     input:
-        ORDER_RUNS[1.0],
+        lambda wc: order_plan.runs(config, order_plan.samples_of(config, wc.length)),
     output:
-        store=touch(f"{ORDER}/order.zarr.done"),
-        table=report(
-            f"{ORDER}/variance.csv",
-            caption="../report/order_table.rst",
-            category="Order robustness (figure 3)",
-        ),
+        store=touch(order_plan.STORE),
+        table=report(order_plan.TABLE, caption="../report/order_table.rst", category="Order robustness (figure 3)"),
     params:
         # what can change the numbers: not the figures, checkpoints or vmapping
-        config=as_json({k: v for k, v in config["order"].items() if k not in ("plot", "checkpoint_every", "vmap_resamples")}),
+        config=lambda wc: as_json(order_plan.numbers_config(config, order_plan.samples_of(config, wc.length))),
         runs=lambda wc, input: stores(input),
         store=lambda wc, output: stores([output.store])[0],
         code=code_digest("order_aggregate"),
-    threads: RESOURCES["default"]["threads"]
+    wildcard_constraints:
+        length="(-[0-9]+)?",
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
-        "results/logs/order/aggregate.log",
+        "results/logs/order/aggregate{length}.log",
     shell:
         "python -m natgrad.study order aggregate --runs {params.runs} --config {params.config:q}"
         " --out {params.store} --table {output.table} 2> {log}"
@@ -188,33 +110,75 @@ rule order_aggregate:
 
 rule order_figures:
     input:
-        f"{ORDER}/order.zarr.done",
+        order_plan.STORE.format(length=""),
     output:
         variance=report(
-            f"{ORDER}/figures/variance.{ORDER_FIGURE_FORMAT}",
+            order_plan.figure(config, "variance"),
             caption="../report/order_variance.rst",
             category="Order robustness (figure 3)",
         ),
         frontier=report(
-            f"{ORDER}/figures/frontier.{ORDER_FIGURE_FORMAT}",
+            order_plan.figure(config, "frontier"),
             caption="../report/order_frontier.rst",
             category="Order robustness (figure 3)",
         ),
         validation=report(
-            f"{ORDER}/figures/validation.{ORDER_FIGURE_FORMAT}",
+            order_plan.figure(config, "validation"),
             caption="../report/order_validation.rst",
             category="Order robustness (figure 3)",
         ),
     params:
         style=as_json(config["order"]["plot"]),
         store=lambda wc, input: stores(input)[0],
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/order/figures.log",
     shell:
         "python -m natgrad.study order plot --store {params.store} --variance {output.variance}"
         " --frontier {output.frontier} --validation {output.validation} --style {params.style:q}"
         " 2> {log}"
+
+
+rule scaling_table:
+    """results/scaling/order.csv and its figure: the NG/MSGD variance ratio at matched validation
+    error at every stream length (the study's own from results/order/order.zarr)."""
+    input:
+        [order_plan.STORE.format(length=order_plan.length_suffix(config, n)) for n in sorted(ORDER_LENGTHS)],
+    output:
+        csv=report(order_plan.scaling_table(config)[0], caption="../report/scaling_table.rst", category="Scaling"),
+        figure=report(order_plan.scaling_table(config)[1], caption="../report/scaling_figure.rst", category="Scaling"),
+    params:
+        stores=lambda wc, input: stores(input),
+        style=as_json(config["order"]["plot"]),
+        code=code_digest("order_scaling"),
+    threads: JOB["threads"]
+    resources:
+        **JOB["resources"],
+    log:
+        f"{order_plan.SCALING}/logs/table.log",
+    shell:
+        "python -m natgrad.study order scaling --stores {params.stores} --csv {output.csv}"
+        " --figure {output.figure} --style {params.style:q} 2> {log}"
+
+
+rule nistp_sheet:
+    """A few source images under each NISTP module alone and under both presets (report figure)."""
+    output:
+        report(order_plan.SHEET, caption="../report/nistp_sheet.rst", category="Data"),
+    params:
+        spec=lambda wc: as_json(
+            {
+                "dataset": config["order"]["dataset"],
+                "datasets": ORDER_DATASETS,
+                **{k: config["order"][k] for k in ("image_size", "c_max", "data_seed")},
+            }
+        ),
+    threads: JOB["threads"]
+    resources:
+        **JOB["resources"],
+    log:
+        "results/logs/data/nistp_sheet.log",
+    shell:
+        "python -m natgrad.study data sheet --spec {params.spec:q} --out {output} 2> {log}"

@@ -1,45 +1,22 @@
-# Overfitting (paper section 5, table 1, figures 2 and 4): training jobs, aggregation, figures, table.
-# Runs live at paths keyed by what defines them: another config keeps them beside.
+# Overfitting (paper section 5, table 1, figures 2 and 4) and its tune stage: training jobs (study
+# runs and the tune stage's pilot runs), the tune records, aggregation, figures, table. Paths and
+# specs come from natgrad.study.overfitting.plan; runs live at paths keyed by what defines them.
+from natgrad.study.overfitting import plan as overfitting_plan
 
-OVERFITTING = "results/overfitting"
-OVERFITTING_EXPERIMENTS = overfitting_spec.experiments(config["overfitting"])
-OVERFITTING_JOBS = {
-    (name, m): overfitting_spec.job_spec(config["overfitting"], name, m)
-    for name, spec in OVERFITTING_EXPERIMENTS.items()
-    for m in spec["methods"]
-}
-OVERFITTING_KEYS = {
-    job: settings_digest([spec, datasets_entry(spec["dataset"])]) for job, spec in OVERFITTING_JOBS.items()
-}
-# A training run: a study run (stage `overfitting`) or a pilot run of the tune stage (`tune`, tune.smk
-# adds their specs to OVERFITTING_SPECS), by the key of its spec.
-OVERFITTING_RUN = "results/{stage}/{experiment}/runs/{method}-{key}/seed{seed}.zarr.done"
-OVERFITTING_SPECS = {("overfitting", *job, OVERFITTING_KEYS[job]): spec for job, spec in OVERFITTING_JOBS.items()}
-# The run stores of each experiment: methods × seeds.
-OVERFITTING_RUNS = {
-    name: [
-        OVERFITTING_RUN.format(stage="overfitting", experiment=name, method=m, key=OVERFITTING_KEYS[name, m], seed=s)
-        for m in spec["methods"]
-        for s in spec["seeds"]
-    ]
-    for name, spec in OVERFITTING_EXPERIMENTS.items()
-}
-# Table 1 (results/overfitting/table.csv and its HTML), figures 2/4 of every experiment.
-OVERFITTING_TARGETS = [f"{OVERFITTING}/table.csv", f"{OVERFITTING}/table.html"] + [
-    f"{OVERFITTING}/{name}/curves_{x}.png" for name in OVERFITTING_EXPERIMENTS for x in ("updates", "wallclock")
-]
+OVERFITTING = overfitting_plan.RESULTS
+OVERFITTING_PLAN = overfitting_plan.Plan.of(config)
 
 
 rule overfitting_train:
     """One (method, seed) run; retried after a failure or preemption, it resumes from its checkpoint."""
     input:
-        unpack(overfitting_tune_record),
-        data=lambda wc: list(dataset_files(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"], config["datasets"]).values()),
+        unpack(OVERFITTING_PLAN.tune_record),
+        data=lambda wc: list(dataset_files(OVERFITTING_PLAN.experiments[wc.experiment]["dataset"], config["datasets"]).values()),
     output:
-        touch(OVERFITTING_RUN),
+        touch(overfitting_plan.RUN),
     params:
-        spec=lambda wc: as_json(overfitting_spec_of(wc)),
-        datasets=lambda wc: as_json(datasets_entry(OVERFITTING_EXPERIMENTS[wc.experiment]["dataset"])),
+        spec=lambda wc: as_json(OVERFITTING_PLAN.spec(wc)),
+        datasets=lambda wc: as_json(datasets_entry(config, OVERFITTING_PLAN.experiments[wc.experiment]["dataset"])),
         store=lambda wc, output: stores(output)[0],
         checkpoint="results/{stage}/checkpoints/{experiment}-{method}-{key}-seed{seed}.npz",
         compile_cache=COMPILE_CACHE,
@@ -51,12 +28,10 @@ rule overfitting_train:
         method="[a-z_]+",
         key="[0-9a-f]+",
         seed="[0-9]+",
-    threads: RESOURCES["train"]["threads"]
+    threads: TRAIN_JOB["threads"]
     resources:
-        gpu=RESOURCES["train"]["gpu"],
-        mem_mb=RESOURCES["train"]["mem_mb"],
-        runtime=RESOURCES["train"]["runtime"],
-    retries: RESOURCES["retries"]
+        **TRAIN_JOB["resources"],
+    retries: TRAIN_JOB["retries"]
     log:
         "results/logs/{stage}/{experiment}/{method}-{key}-seed{seed}.log",
     shell:
@@ -69,18 +44,17 @@ rule overfitting_train:
 
 rule overfitting_aggregate:
     input:
-        lambda wc: OVERFITTING_RUNS[wc.experiment],
+        lambda wc: OVERFITTING_PLAN.runs[wc.experiment],
     output:
-        touch(f"{OVERFITTING}/{{experiment}}/runs.zarr.done"),
+        touch(overfitting_plan.STORE),
     params:
         runs=lambda wc, input: stores(input),
         store=lambda wc, output: stores(output)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/{experiment}/aggregate.log",
     shell:
@@ -90,7 +64,7 @@ rule overfitting_aggregate:
 
 rule overfitting_figures:
     input:
-        f"{OVERFITTING}/{{experiment}}/runs.zarr.done",
+        overfitting_plan.STORE,
     output:
         updates=report(
             f"{OVERFITTING}/{{experiment}}/curves_updates.png",
@@ -108,10 +82,9 @@ rule overfitting_figures:
         store=lambda wc, input: stores(input)[0],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/{experiment}/figures.log",
     shell:
@@ -122,7 +95,7 @@ rule overfitting_figures:
 rule overfitting_table:
     """Table 1: one row per experiment and method, from every experiment's aggregated store."""
     input:
-        [f"{OVERFITTING}/{name}/runs.zarr.done" for name in OVERFITTING_EXPERIMENTS],
+        [overfitting_plan.STORE.format(experiment=name) for name in OVERFITTING_PLAN.experiments],
     output:
         csv=f"{OVERFITTING}/table.csv",
         html=report(
@@ -132,12 +105,57 @@ rule overfitting_table:
         ),
     params:
         runs=lambda wc, input: stores(input),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/overfitting/table.log",
     shell:
         "python -m natgrad.study overfitting table --runs {params.runs} --csv {output.csv}"
         " --html {output.html} 2> {log}"
+
+
+# The tune stage (`overfitting.tune`): each tuned method's grid on the pilot seeds (overfitting_train
+# runs the pilots), its choice by the rule of natgrad.study.overfitting.tune, one table per
+# experiment.
+
+
+rule tune_choose:
+    """A tuned method's record: every grid point's final validation errors and the choice."""
+    input:
+        lambda wc: OVERFITTING_PLAN.pilots[wc.experiment, wc.method],
+    output:
+        overfitting_plan.RECORD,
+    params:
+        tune=lambda wc: as_json(OVERFITTING_PLAN.specs["overfitting", wc.experiment, wc.method, wc.key]["methods"][wc.method]["tune"]),
+        runs=lambda wc, input: stores(input),
+        code=code_digest("overfitting_train"),
+    wildcard_constraints:
+        experiment="[A-Za-z0-9_]+",
+        method="[a-z_]+",
+        key="[0-9a-f]+",
+    threads: JOB["threads"]
+    resources:
+        **JOB["resources"],
+    log:
+        "results/logs/tune/{experiment}/{method}-{key}.log",
+    shell:
+        "python -m natgrad.study overfitting tune --experiment {wildcards.experiment}"
+        " --method {wildcards.method} --tune {params.tune:q} --runs {params.runs} --out {output} 2> {log}"
+
+
+rule tune_table:
+    """results/tune/<experiment>.csv: one row per grid point of every tuned method."""
+    input:
+        lambda wc: [path for job, path in OVERFITTING_PLAN.records.items() if job[0] == wc.experiment],
+    output:
+        report(f"{overfitting_plan.TUNE}/{{experiment}}.csv", caption="../report/tune.rst", category="Tune stage"),
+    wildcard_constraints:
+        experiment="[A-Za-z0-9_]+",
+    threads: JOB["threads"]
+    resources:
+        **JOB["resources"],
+    log:
+        "results/logs/tune/{experiment}-table.log",
+    shell:
+        "python -m natgrad.study overfitting tune-table --records {input} --csv {output} 2> {log}"

@@ -1,23 +1,18 @@
 # The one-hidden-unit autoencoder (paper section 4, figure 1).
 
-TOY = "results/toy"
-
-
-# Figure 1 (results/toy/figure1.png), a panel per start, and the paths and KL points as CSV.
-TOY_TARGETS = [f"{TOY}/paths.csv", f"{TOY}/kl_points.csv", f"{TOY}/figure1.png", f"{TOY}/paths_all.png"]
+from natgrad.study.toy import plan as toy_plan
 
 
 rule toy_paths:
     output:
-        paths=f"{TOY}/paths.csv",
-        kl_points=f"{TOY}/kl_points.csv",
+        paths=toy_plan.PATHS,
+        kl_points=toy_plan.KL_POINTS,
     params:
         config=lambda wc: as_json(config["toy"]),
         code=code_digest("toy"),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/toy/paths.log",
     shell:
@@ -27,25 +22,24 @@ rule toy_paths:
 
 rule toy_figure:
     input:
-        paths=f"{TOY}/paths.csv",
-        kl_points=f"{TOY}/kl_points.csv",
+        paths=toy_plan.PATHS,
+        kl_points=toy_plan.KL_POINTS,
     output:
         figure=report(
-            f"{TOY}/figure1.png",
+            toy_plan.FIGURE,
             caption="../report/toy.rst",
             category="Toy autoencoder (figure 1)",
         ),
         all_starts=report(
-            f"{TOY}/paths_all.png",
+            toy_plan.ALL_STARTS,
             caption="../report/toy_all_starts.rst",
             category="Toy autoencoder (figure 1)",
         ),
     params:
         config=lambda wc: as_json(config["toy"]),
-    threads: RESOURCES["default"]["threads"]
+    threads: JOB["threads"]
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **JOB["resources"],
     log:
         "results/logs/toy/figure.log",
     shell:

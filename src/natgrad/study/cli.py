@@ -1,7 +1,8 @@
 """Entry point of the workflow's rules: `natgrad-study <group> <args...>`.
 
-Each group is a subpackage `natgrad.study.<group>` whose `cli.main(argv)` parses the rest; groups are
-imported only when called, so one rule never pays for another experiment's imports.
+Each group is an experiment of `natgrad.study.registry` or one of its tools (`data`), a subpackage
+`natgrad.study.<group>` whose `cli.main(argv)` parses the rest; groups are imported only when
+called, so one rule never pays for another experiment's imports.
 
 A job that fails prints one line naming the file, key or job at fault, on stderr (the rule's log)
 and on stdout (the console): a bad data file, config or diverging run prints that line only; an
@@ -11,7 +12,7 @@ import importlib
 import sys
 import traceback
 
-GROUPS = ("data", "order", "overfitting", "toy", "equivalence", "claims")
+from natgrad.study.registry import groups
 
 
 def _expected_errors():
@@ -25,11 +26,12 @@ def _expected_errors():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in GROUPS:
-        sys.exit(f"usage: natgrad-study {{{','.join(GROUPS)}}} ...")
+    modules = groups()
+    if not argv or argv[0] not in modules:
+        sys.exit(f"usage: natgrad-study {{{','.join(modules)}}} ...")
     group, rest = argv[0], argv[1:]
     try:
-        importlib.import_module(f"natgrad.study.{group}.cli").main(rest)
+        importlib.import_module(modules[group]).main(rest)
     except Exception as err:  # noqa: BLE001 - every failure ends with its one-line summary
         if not isinstance(err, _expected_errors()):
             traceback.print_exc()

@@ -1,10 +1,10 @@
-"""The study's configuration: one schema, one resolver.
+"""The study's configuration schema: renamed keys, validation, defaults.
 
 `workflow/schemas/config.schema.yaml` is the single source of truth for every key, its range and
-its default. `resolve(config)` is the one way a config becomes usable, for the Snakefile and for
-Python alike: it refuses renamed keys (naming the new key), validates against the schema while
-filling in the schema's defaults, and runs the cross-key checks a JSON schema cannot express
-(each experiment's own `check`). Nothing else in the code base holds a default.
+its default. `validate(config)` refuses renamed keys (naming the new key) and validates against the
+schema while filling in the schema's defaults; `natgrad.study.registry.resolve` adds the cross-key
+checks a JSON schema cannot express (each experiment's own `check`). Nothing else in the code base
+holds a default. This module knows no experiment: the registry sits above them.
 """
 from __future__ import annotations
 
@@ -79,12 +79,10 @@ def _message(error):
     return f"{where}: {error.message}"
 
 
-def resolve(config, schema=None):
-    """`config` validated against the schema (`schema`: its path; default: `schema_path()`),
-    defaults filled in, cross-checked.
-
-    Returns a new dict; raises `ConfigError` with a one-line message naming the culprit key.
-    """
+def validate(config, schema=None):
+    """`config` with renamed keys refused, validated against the schema (`schema`: its path;
+    default: `schema_path()`) and the schema's defaults filled in; a new dict. The experiments'
+    cross-key checks follow in `natgrad.study.registry.resolve`, the one resolver."""
     config = copy.deepcopy(dict(config))
     renamed = _renamed(config)
     if renamed:
@@ -96,64 +94,21 @@ def resolve(config, schema=None):
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_message(errors[0]))
-    from natgrad.study.order import spec as order_spec
-    from natgrad.study.overfitting import spec as overfitting_spec
-
-    try:
-        order_spec.check(config["order"])
-        for fraction in (config.get("scaling") or {}).get("fractions", []):
-            order_spec.scaled(config["order"], float(fraction))
-        overfitting_spec.experiments(config["overfitting"])
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
     return config
 
 
-def load(*paths):
-    """The config files `paths`, layered like Snakemake's `--configfile` (later keys win), resolved."""
-    merged = {}
-    for path in paths:
-        _merge(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return resolve(merged)
-
-
-def _merge(into, layer):
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = copy.deepcopy(value)
-
-
-def check_data(config):
-    """Refuse, before any job, data sets that are missing, whose headers are bad, or that a split
-    does not fit; the one-line message names the config key, the data set and its size."""
+def dataset_size(name, datasets, key):
+    """The number of examples of data set `name`; a `ConfigError` naming the config `key` that
+    selects it when it is missing or its header is bad."""
     from natgrad.study.data import DataError
     from natgrad.study.data.inspect import source_size
-    from natgrad.study.overfitting import spec as overfitting_spec
-    from natgrad.study.overfitting.split import split_counts
 
-    def size(name, key):
-        try:
-            return source_size(name, config["datasets"])
-        except DataError as err:
-            raise ConfigError(f"{key} = {name!r}: {err}") from None
+    try:
+        return source_size(name, datasets)
+    except DataError as err:
+        raise ConfigError(f"{key} = {name!r}: {err}") from None
 
-    order = config["order"]
-    n = size(order["dataset"], "order.dataset")
-    parts = {p: int(round(order[f"{p}_fraction"] * n)) for p in ("heldout", "validation")}
-    if min(parts.values()) < 1 or n - sum(parts.values()) < 1:
-        raise ConfigError(f"order.heldout_fraction / order.validation_fraction: dataset "
-                          f"{order['dataset']} has {n} examples, too few for {parts} and a train part")
-    for name, spec in overfitting_spec.experiments(config["overfitting"]).items():
-        key = "overfitting.split" if name == overfitting_spec.MAIN else f"overfitting.extra.{name}.split"
-        n = size(spec["dataset"], key.rsplit(".", 1)[0] + ".dataset")
-        try:
-            counts = split_counts(n, spec["split"])
-        except ValueError as err:
-            raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
-                              f"{err}") from None
-        if "ng_different_batch" in spec["methods"] and counts["train"] < 2:
-            raise ConfigError(f"{key}: ng_different_batch needs at least 2 training examples (a "
-                              f"gradient and a disjoint metric minibatch), the split leaves "
-                              f"{counts['train']}")
+
+def datasets_entry(config, name):
+    """The one `datasets:` entry of data set `name` a job reads (embedded sources need none)."""
+    return {name: config["datasets"][name]} if name in config["datasets"] else {}

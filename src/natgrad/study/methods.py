@@ -19,7 +19,7 @@ Kinds (paper §5-6, appendix 8.5-8.8; hyper-parameter keys in `HYPER_KEYS`):
   TFD protocol;
 - `covariance`: TONGA, the uncentred covariance of per-example gradients (eq. 13) on the gradient's
   minibatch;
-- `kfac`: kfac-jax's K-FAC (not jittable: see `natgrad.study.kfac`).
+- `kfac`: kfac-jax's K-FAC (not jittable: see `KFAC` below).
 
 The natural-gradient kinds run the library's public step, `natgrad.natural_gradient_step`, with
 its run-time checks on (the study's loops run under checkify: `natgrad.study.checked`).

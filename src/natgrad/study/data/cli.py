@@ -13,15 +13,13 @@ import json
 def sheet(cfg, out, columns=8):
     import jax
     import jax.numpy as jnp
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from natgrad.study import figures
     from natgrad.study.data import load_source, nistp
     from natgrad.study.data.types import fit_images
-    from natgrad.study.stores import atomic_path
+
+    plt = figures.pyplot()
 
     source = load_source(cfg["dataset"], cfg["datasets"], seed=cfg["data_seed"])
     rng = np.random.default_rng(cfg["data_seed"])
@@ -51,9 +49,7 @@ def sheet(cfg, out, columns=8):
     fig.suptitle(f"NISTP modules on {cfg['dataset']}: each module alone, then both presets",
                  fontsize=9)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    figures.save(fig, out, 100)
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """What a declared data set is, known before any job runs: its files and its number of examples,
 from the files' headers (IDX magic and dimensions, the gzip trailer's length, npz array headers).
 
-The Snakefile calls this at DAG build (through `natgrad.study.config.check_data`), so a missing,
+The Snakefile calls this at DAG build (through `natgrad.study.registry.check_data`), so a missing,
 truncated or mislabelled file, or a split that does not fit, is refused in one line naming the file
 or the config key, before any job starts. Reading the data themselves stays the readers' job
 (`sources`, `idx`, `npz`), which check every value.

@@ -71,7 +71,7 @@ def _stack(runs, labels):
     groups = defaultdict(list)
     for key in sorted(runs):
         groups[key[:-1]].append(key)
-    job_configs, calibration = defaultdict(dict), None
+    job_configs = defaultdict(dict)
     for cell, keys in groups.items():
         probabilities = []
         for key in keys:
@@ -87,11 +87,10 @@ def _stack(runs, labels):
             for name in ("validation_error",) + StepRecord._fields:
                 out[name][idx] = ds[name].values
             job_configs[key[0]][f"{key[1]:g}"] = json.loads(ds.attrs["config"])
-            calibration = ds.attrs.get("calibration", calibration)
         idx = tuple(axis.index(v) for axis, v in zip(labels[:-1], cell))
         var = np.stack(probabilities).var(axis=0, ddof=VARIANCE_DDOF, dtype=np.float64)
         variance[idx] = var.mean()
-    return out, variance, dict(job_configs), calibration
+    return out, variance, dict(job_configs)
 
 
 def aggregate(run_paths):
@@ -104,7 +103,7 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
     runs, labels = _open_runs(run_paths)
     methods, rates, seeds, segments, resamples = labels
     first = next(iter(runs.values()))[1]
-    arrays, variance_per_seed, job_configs, calibration = _stack(runs, labels)
+    arrays, variance_per_seed, job_configs = _stack(runs, labels)
     cell = RUN_AXES[:-1]
     final = arrays["validation_error"][..., -1].mean(axis=-1, dtype=np.float64)
     out = xr.Dataset(
@@ -129,7 +128,6 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
                                    "probabilities, averaged over samples and classes (and, for "
                                    "`variance`, seeds)",
             "job_configs": json.dumps(job_configs, sort_keys=True),
-            **({"calibration": calibration} if calibration else {}),
         },
     )
     variance = ("variance across resamples of the held-out outputs, mean over samples and "

@@ -1,4 +1,4 @@
-"""`python -m natgrad.study order {data,calibrate,train,aggregate,plot,scaling} ...`: what the workflow's order
+"""`python -m natgrad.study order {data,train,aggregate,plot,scaling} ...`: what the workflow's order
 rules call."""
 from __future__ import annotations
 
@@ -31,29 +31,14 @@ def _problem(job_cfg, args, max_segment):
                                     max_segment=max_segment)
 
 
-def calibrate(args):
-    from natgrad.study import stores
-    from natgrad.study.order.calibrate import SEGMENT, calibrate as choose
-
-    job_cfg = json.loads(args.job)
-    record = choose(job_cfg, _problem(job_cfg, args, SEGMENT), log=_log)
-    stores.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", args.out)
-
-
 def train(args):
     from natgrad.study import stores
-    from natgrad.study.order import spec as spec_lib
     from natgrad.study.order import train as train_lib
 
     job_cfg = json.loads(args.job)
     if len(args.out) != len(args.resamples):
         sys.exit("order train: one --out per --resamples value")
     extra = {"vmapped": int(args.vmapped)}
-    if args.calibration:
-        with open(args.calibration) as f:
-            extra["calibration"] = f.read()
-        job_cfg = spec_lib.with_learning_rate(job_cfg,
-                                              json.loads(extra["calibration"])["learning_rate"])
     prob = _problem(job_cfg, args, args.segment)
     results = train_lib.run_jobs(job_cfg, prob, args.segment, args.resamples, args.seed,
                                  vmapped=args.vmapped, checkpoint=args.checkpoint,
@@ -116,14 +101,6 @@ def main(argv=None):
         p.add_argument(f"--{part}", required=True, help=f"{part} store to write")
     p.set_defaults(func=data)
 
-    p = sub.add_parser("calibrate", help="choose a method's learning rate by validation error")
-    p.add_argument("--job", required=True, help="the calibrated method's settings as JSON")
-    for part in ("train", "heldout", "validation"):
-        p.add_argument(f"--{part}", required=True, help=f"{part} store (order data)")
-    p.add_argument("--out", required=True, help="the calibration record (JSON) to write")
-    p.add_argument("--compile-cache", help="folder of JAX's persistent compilation cache")
-    p.set_defaults(func=calibrate)
-
     p = sub.add_parser("train", help="one training job (or the vmapped resamples of a segment)")
     p.add_argument("--job", required=True, help="the job's settings as JSON (spec.job_config)")
     p.add_argument("--train", required=True, help="train-part store (order data)")
@@ -137,8 +114,6 @@ def main(argv=None):
     p.add_argument("--checkpoint", help="checkpoint file (resumed when present)")
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--compile-cache", help="folder of JAX's persistent compilation cache")
-    p.add_argument("--calibration", help="the calibration record of a calibrated method (its "
-                                         "learning rate)")
     p.set_defaults(func=train)
 
     p = sub.add_parser("aggregate", help="all runs into one store, and the variance")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from natgrad.study import figures
 from natgrad.study.statistics import paired
 
 LABELS = {"msgd": "MSGD", "ng": "natural gradient"}
@@ -21,14 +22,9 @@ DEFAULT_STYLE = {"style": "whitegrid", "context": "paper", "palette": "colorblin
 
 
 def _setup(style):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import seaborn as sns
-
+    """The plot settings with their defaults, and pyplot themed by them."""
     style = {**DEFAULT_STYLE, **(style or {})}
-    sns.set_theme(style=style["style"], context=style["context"], palette=style["palette"])
-    return style
+    return style, figures.pyplot(style)
 
 
 def _label(method):
@@ -36,26 +32,29 @@ def _label(method):
 
 
 def _save(fig, path, dpi):
-    from natgrad.study.stores import atomic_path
+    figures.save(fig, path, dpi, bbox_inches="tight")
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=str(path).rsplit(".", 1)[-1])
+
+def cells(ds, names):
+    """The one frame builder of the figures: a row per cell of the variables `names` (which share
+    their dims), the store's dims walked in order, a column per dim and per variable (float64); the
+    cells where `names[0]` is NaN (a learning rate the method did not run) are left out."""
+    df = ds[list(names)].to_dataframe().reset_index()
+    for name in names:
+        df[name] = df[name].astype(np.float64)
+    df = df[np.isfinite(df[names[0]])].reset_index(drop=True)
+    df["method"] = [_label(m) for m in df["optimizer"]]
+    df["seed"] = df["seed"].astype(int)
+    df["segment"] = df["segment"].astype(int)
+    return df
 
 
 def variance_frame(ds):
-    import pandas as pd
-
-    v = ds["variance_per_seed"]
-    rows = []
-    for m in v["optimizer"].values:
-        for lr in v["learning_rate"].values:
-            for s in v["seed"].values:
-                for k in v["segment"].values:
-                    value = float(v.sel(optimizer=m, learning_rate=lr, seed=s, segment=k))
-                    if np.isfinite(value):
-                        rows.append({"method": _label(m), "learning rate": f"{lr:g}",
-                                     "seed": int(s), "segment": int(k) + 1, "variance": value})
-    return pd.DataFrame(rows)
+    """Per method, rate, seed and segment (from 1): the variance of figure 3."""
+    df = cells(ds, ["variance_per_seed"])
+    return df.assign(**{"learning rate": [f"{lr:g}" for lr in df["learning_rate"]],
+                        "segment": df["segment"] + 1, "variance": df["variance_per_seed"]})[
+        ["method", "learning rate", "seed", "segment", "variance"]]
 
 
 def _t_interval(values):
@@ -67,10 +66,9 @@ def _t_interval(values):
 def plot_variance(ds, path, style=None):
     """Figure 3: the mean over seeds per method, learning rate and segment, with its 95 % interval
     (several seeds)."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    style = _setup(style)
+    style, plt = _setup(style)
     df = variance_frame(ds)
     fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
     sns.lineplot(data=df, x="segment", y="variance", hue="method", style="learning rate",
@@ -83,29 +81,17 @@ def plot_variance(ds, path, style=None):
     ax.set_title("Order robustness: variance across resamples")
     ax.legend(title=None)
     _save(fig, path, style["dpi"])
-    plt.close(fig)
 
 
 def validation_frame(ds):
-    import pandas as pd
-
-    ve = ds["validation_error"]
-    eval_step = ds["eval_step"].values
-    batch = json_batch(ds)
-    rows = []
-    for m in ve["optimizer"].values:
-        for lr in ve["learning_rate"].values:
-            for s in ve["seed"].values:
-                for k in ve["segment"].values:
-                    for r in ve["resample"].values:
-                        vals = ve.sel(optimizer=m, learning_rate=lr, seed=s, segment=k,
-                                      resample=r).values
-                        if not np.all(np.isfinite(vals)):
-                            continue
-                        run = f"{m}/{lr:g}/{s}/{k}/{r}"
-                        rows += [{"method": _label(m), "run": run, "samples": int(t) * batch,
-                                  "validation error": float(e)} for t, e in zip(eval_step, vals)]
-    return pd.DataFrame(rows)
+    """Per run (method, rate, seed, segment, resample) and evaluation: the validation error
+    against the online samples seen."""
+    df = cells(ds, ["validation_error"])
+    runs = zip(df["optimizer"], df["learning_rate"], df["seed"], df["segment"], df["resample"])
+    return df.assign(run=[f"{m}/{lr:g}/{s}/{k}/{r}" for m, lr, s, k, r in runs],
+                     samples=df["eval_step"].astype(int) * json_batch(ds),
+                     **{"validation error": df["validation_error"]})[
+        ["method", "run", "samples", "validation error"]]
 
 
 def json_batch(ds):
@@ -116,10 +102,9 @@ def json_batch(ds):
 
 
 def plot_validation(ds, path, style=None):
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    style = _setup(style)
+    style, plt = _setup(style)
     df = validation_frame(ds)
     fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
     sns.lineplot(data=df, x="samples", y="validation error", hue="method", units="run",
@@ -136,7 +121,6 @@ def plot_validation(ds, path, style=None):
     ax.set_ylabel("validation error (%)")
     ax.set_title("Validation error of every run")
     _save(fig, path, style["dpi"])
-    plt.close(fig)
 
 
 def _range(values):
@@ -156,29 +140,15 @@ def panel_segments(segments):
 
 def frontier_frame(ds):
     """Per method, rate, seed and segment: the final validation error and the variance."""
-    import pandas as pd
-
-    rows = []
-    v, e = ds["variance_per_seed"], ds["final_validation_error"]
-    for m in v["optimizer"].values:
-        for lr in v["learning_rate"].values:
-            for s in v["seed"].values:
-                for k in v["segment"].values:
-                    cell = dict(optimizer=m, learning_rate=lr, seed=s, segment=k)
-                    value = float(v.sel(**cell))
-                    if np.isfinite(value):
-                        rows.append({"method": _label(m), "learning_rate": float(lr),
-                                     "seed": int(s), "segment": int(k), "variance": value,
-                                     "error": float(e.sel(**cell))})
-    return pd.DataFrame(rows)
+    df = cells(ds, ["variance_per_seed", "final_validation_error"])
+    return df.rename(columns={"variance_per_seed": "variance", "final_validation_error": "error"})[
+        ["method", "learning_rate", "seed", "segment", "variance", "error"]]
 
 
 def plot_frontier(ds, path, style=None):
     """The frontier: variance (log) against final validation error, one line per method through
     its grid points (mean over seeds), a 95 % t-interval band over seeds on both axes' means."""
-    import matplotlib.pyplot as plt
-
-    style = _setup(style)
+    style, plt = _setup(style)
     df = frontier_frame(ds)
     shown = panel_segments(ds["segment"].values)
     fig, axes = plt.subplots(1, len(shown), figsize=(style["width"] * len(shown) * 0.7,
@@ -206,15 +176,12 @@ def plot_frontier(ds, path, style=None):
     axes[0][0].legend(title="(labels: learning rate)", fontsize="small", title_fontsize="x-small")
     fig.suptitle("Frontier: variance at equal fit (mean over seeds, 95 % band)")
     _save(fig, path, style["dpi"])
-    plt.close(fig)
 
 
 def plot_scaling(table, path, style=None):
     """The NG/MSGD variance ratio at matched validation error against stream length: a panel per
     matched MSGD learning rate, a line per segment, the 95 % interval as error bars."""
-    import matplotlib.pyplot as plt
-
-    style = _setup(style)
+    style, plt = _setup(style)
     levels = sorted(table["matched_level"].unique())
     fig, axes = plt.subplots(1, max(1, len(levels)), figsize=(style["width"] * 0.7 * max(1, len(levels)),
                                                               style["height"]),
@@ -234,4 +201,3 @@ def plot_scaling(table, path, style=None):
     axes[0][0].set_ylabel("NG / MSGD variance (matched error)")
     axes[0][0].legend(fontsize="small")
     _save(fig, path, style["dpi"])
-    plt.close(fig)

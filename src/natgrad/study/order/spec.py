@@ -13,7 +13,7 @@ A segment is a fixed number of samples (not a fraction of the run): adding segme
 resampled region without moving the existing boundaries. The paper: 32.7M samples, the first half
 in 10 segments, i.e. `segment_size = 1_635_000`, `segments = 10`.
 
-Every function here takes the `order:` section as `natgrad.study.config.resolve` returns it
+Every function here takes the `order:` section as `natgrad.study.registry.resolve` returns it
 (defaults filled in from the schema).
 """
 from __future__ import annotations
@@ -44,27 +44,11 @@ def check(cfg):
         raise OrderConfigError(
             f"order.segments × order.segment_size = {cfg['segments']} × {cfg['segment_size']} "
             f"exceeds order.online_samples = {n}")
-    calibration = cfg.get("calibration")
-    if calibration:
-        for key in ("method", "reference"):
-            if calibration[key] not in cfg["methods"]:
-                raise OrderConfigError(f"order.calibration.{key} = {calibration[key]!r} is not one "
-                                       f"of order.methods ({', '.join(cfg['methods'])})")
-        if calibration["method"] == calibration["reference"]:
-            raise OrderConfigError("order.calibration.method and .reference must differ")
-        if "learning_rate" in cfg["methods"][calibration["method"]]:
-            raise OrderConfigError(
-                f"order.methods.{calibration['method']}.learning_rate: the calibration chooses it "
-                "from order.calibration.learning_rates; remove it")
     frontier = cfg.get("frontier") or {}
     for name, rates in frontier.items():
         if name not in cfg["methods"]:
             raise OrderConfigError(f"order.frontier.{name} is not one of order.methods "
                                    f"({', '.join(cfg['methods'])})")
-        if name == calibrated_method(cfg):
-            raise OrderConfigError(f"order.frontier.{name}: the method is calibrated "
-                                   "(order.calibration.method); give it a frontier or a "
-                                   "calibration, not both")
         fixed = cfg["methods"][name].get("learning_rate")
         if fixed is not None and float(fixed) not in [float(r) for r in rates]:
             raise OrderConfigError(f"order.frontier.{name} = {list(rates)} must include "
@@ -72,9 +56,9 @@ def check(cfg):
     for name, hyper in cfg["methods"].items():
         if hyper["kind"] not in METHOD_KINDS:
             raise OrderConfigError(f"order.methods.{name}.kind must be one of {METHOD_KINDS}")
-        if "learning_rate" not in hyper and name != calibrated_method(cfg) and name not in frontier:
+        if "learning_rate" not in hyper and name not in frontier:
             raise OrderConfigError(f"order.methods.{name}.learning_rate is needed (or a grid in "
-                                   "order.frontier, or name it in order.calibration.method)")
+                                   "order.frontier)")
         if "damping" in methods.HYPER_KEYS[hyper["kind"]] and "damping" not in hyper:
             raise OrderConfigError(f"order.methods.{name}.damping is needed by kind {hyper['kind']}")
     return cfg
@@ -85,19 +69,12 @@ def data_config(cfg):
     return {k: cfg[k] for k in DATA_KEYS}
 
 
-def calibrated_method(cfg):
-    """The method whose learning rate the calibration chooses, or None."""
-    return (cfg.get("calibration") or {}).get("method")
-
-
 def learning_rates(cfg, method):
     """The learning rates `method` runs at: its frontier grid (`order.frontier`), else its one
-    `learning_rate`; None for a calibrated method (its calibration record chooses the rate)."""
+    `learning_rate`."""
     frontier = (cfg.get("frontier") or {}).get(method)
     if frontier:
         return [float(r) for r in frontier]
-    if method == calibrated_method(cfg):
-        return None
     return [float(cfg["methods"][method]["learning_rate"])]
 
 
@@ -106,9 +83,7 @@ def job_config(cfg, method, learning_rate=None):
 
     The workflow passes exactly this as the training rule's parameter, so changing a plot setting,
     the number of resamples, segments or seeds, or another method's settings never reruns this job.
-    `learning_rate` (one of `learning_rates(cfg, method)`) replaces the method's own. A calibrated
-    method has no `learning_rate` yet: its `calibration` entry (the grid, the reference method's
-    job and the seed) says how it is chosen, `with_learning_rate` puts it in.
+    `learning_rate` (one of `learning_rates(cfg, method)`) replaces the method's own.
     """
     out = {k: cfg[k] for k in TRAIN_KEYS}
     hyper = cfg["methods"][method]
@@ -116,21 +91,13 @@ def job_config(cfg, method, learning_rate=None):
     out["hyper"] = {"kind": hyper["kind"], **methods.hyper_of(hyper["kind"], hyper)}
     if learning_rate is not None:
         out["hyper"]["learning_rate"] = float(learning_rate)
-    if method == calibrated_method(cfg):
-        calibration = cfg["calibration"]
-        reference = calibration["reference"]
-        out["calibration"] = {"learning_rates": list(calibration["learning_rates"]),
-                              "reference": job_config(cfg, reference,
-                                                      learning_rates(cfg, reference)[0]),
-                              "seed": int(cfg["seeds"][0])}
     return out
 
 
 def jobs(cfg):
-    """`[(method, learning_rate or None, job_config)]`: every training job's settings of the
-    experiment, one per method and learning rate of its grid (None: calibrated)."""
-    return [(m, lr, job_config(cfg, m, lr)) for m in cfg["methods"]
-            for lr in (learning_rates(cfg, m) or [None])]
+    """`[(method, learning_rate, job_config)]`: every training job's settings of the experiment,
+    one per method and learning rate of its grid."""
+    return [(m, lr, job_config(cfg, m, lr)) for m in cfg["methods"] for lr in learning_rates(cfg, m)]
 
 
 def scaled(cfg, fraction):
@@ -144,13 +111,6 @@ def scaled(cfg, fraction):
         raise OrderConfigError(f"scaling.fractions: {fraction} leaves segments of less than one "
                                f"sample (order.segment_size = {cfg['segment_size']})")
     return check(out)
-
-
-def with_learning_rate(job_cfg, learning_rate):
-    """A calibrated job's settings with the chosen learning rate in place of its calibration."""
-    out = {k: v for k, v in job_cfg.items() if k != "calibration"}
-    out["hyper"] = {**job_cfg["hyper"], "learning_rate": float(learning_rate)}
-    return out
 
 
 def num_steps(job_cfg):

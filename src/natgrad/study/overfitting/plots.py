@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from natgrad.study import figures
 from natgrad.study.overfitting.spec import label
 
 AXES = {"updates": ("update", "updates"), "wallclock": ("wall_time", "wall-clock time (s)")}
@@ -13,11 +14,7 @@ AXES = {"updates": ("update", "updates"), "wallclock": ("wall_time", "wall-clock
 
 def curves(ds, x="updates", title=None):
     """A matplotlib Figure with the two panels against `x` ("updates" or "wallclock")."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     xvar, xlabel = AXES[x]
     fig, (ax_ce, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -58,11 +55,4 @@ def curves(ds, x="updates", title=None):
 
 def save_curves(ds, out, x="updates", title=None):
     """Write the figure to `out` (PNG or PDF by suffix), atomically."""
-    from natgrad.study.stores import atomic_path
-
-    fig = curves(ds, x=x, title=title)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, format=str(out).rsplit(".", 1)[-1])
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    figures.save(curves(ds, x=x, title=title), out, 120)

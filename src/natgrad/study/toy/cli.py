@@ -26,17 +26,14 @@ def _paths(args):
 def _figure(args):
     import pandas as pd
 
-    from natgrad.study.stores import atomic_path
     from natgrad.study.toy import figure
 
     config = json.loads(args.config)
     table = pd.read_csv(args.paths, dtype={"start": str})
     points = pd.read_csv(args.kl_points, dtype={"start": str})
-    with atomic_path(args.figure) as tmp:
-        figure.figure1(config, table, points, tmp)
+    figure.figure1(config, table, points, args.figure)
     if args.all_starts:
-        with atomic_path(args.all_starts) as tmp:
-            figure.all_starts_figure(config, table, tmp)
+        figure.all_starts_figure(config, table, args.all_starts)
 
 
 def main(argv=None):

@@ -1,16 +1,15 @@
 """Figure 1 of the paper: error contours with the four paths, and KL surfaces with each method's step."""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from natgrad.study import figures
+from natgrad.study.toy.model import METHOD_COLOUR, METHOD_COLOURS, METHOD_LABELS, METHODS
+from natgrad.study.toy.paths import error_surface, kl_surface
 
-from natgrad.study.toy.model import METHOD_COLOUR, METHOD_COLOURS, METHOD_LABELS, METHODS  # noqa: E402
-from natgrad.study.toy.paths import error_surface, kl_surface  # noqa: E402
+plt = figures.pyplot()
 
 def _grid(cfg):
     grid = cfg["grid"]
@@ -115,8 +114,7 @@ def figure1(cfg, paths, points, out_path):
         kax.set_visible(False)
     sub[1].suptitle(r"KL$(p_\theta\,\|\,p_{\theta+\Delta})$ over ($\Delta b$, $\Delta w$) and each method's step",
                     fontsize=10)
-    fig.savefig(out_path, dpi=int(fig_cfg["dpi"]))
-    plt.close(fig)
+    figures.save(fig, out_path, int(fig_cfg["dpi"]))
 
 
 def all_starts_figure(cfg, paths, out_path):
@@ -137,5 +135,4 @@ def all_starts_figure(cfg, paths, out_path):
     for ax in axes.ravel()[len(starts):]:
         ax.set_visible(False)
     fig.legend(handles=_legend_handles(), loc="outside lower center", ncols=4, fontsize=9)
-    fig.savefig(out_path, dpi=int(cfg["figure"]["dpi"]))
-    plt.close(fig)
+    figures.save(fig, out_path, int(cfg["figure"]["dpi"]))

@@ -1,0 +1,113 @@
+"""Where the overfitting experiment's files live and which training jobs make them: the bookkeeping
+of its rule file (`workflow/rules/overfitting.smk`) and of its `EXPERIMENT`.
+
+A training run is a study run (stage `overfitting`) or a pilot run of the tune stage (stage `tune`:
+every grid point of a tuned method on the pilot seeds), stored at a path keyed by a digest of its
+spec, so other settings write beside the old results. A tuned method's study runs read the tune
+record of the method whose settings they take.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from natgrad.study.config import datasets_entry
+from natgrad.study.overfitting import spec as spec_lib
+from natgrad.study.overfitting import tune as tune_lib
+from natgrad.study.provenance import settings_digest
+
+RESULTS = "results/overfitting"
+TUNE = "results/tune"
+RUN = "results/{stage}/{experiment}/runs/{method}-{key}/seed{seed}.zarr.done"
+STORE = f"{RESULTS}/{{experiment}}/runs.zarr.done"
+RECORD = f"{TUNE}/{{experiment}}/{{method}}-{{key}}.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Every training job of the experiment and its tune stage, built once from the config.
+
+    `specs`: `{(stage, experiment, method, key): spec}` of every run; `runs`: `{experiment: [study
+    run stores]}`; `pilots`: `{(experiment, method): [pilot run stores]}` of each tuned method;
+    `records`: `{(experiment, method): tune record}`."""
+
+    experiments: dict
+    specs: dict
+    runs: dict
+    pilots: dict
+    records: dict
+
+    @classmethod
+    def of(cls, config):
+        section = config["overfitting"]
+        experiments = spec_lib.experiments(section)
+        specs, runs, pilots, records = {}, {}, {}, {}
+        for name, experiment in experiments.items():
+            runs[name] = []
+            for m in experiment["methods"]:
+                job = spec_lib.job_spec(section, name, m)
+                key = settings_digest([job, datasets_entry(config, job["dataset"])])
+                specs["overfitting", name, m, key] = job
+                runs[name] += [RUN.format(stage="overfitting", experiment=name, method=m, key=key,
+                                          seed=s) for s in experiment["seeds"]]
+                tune = job["methods"][m].get("tune")
+                if tune and tune["method"] == m:
+                    records[name, m] = RECORD.format(experiment=name, method=m, key=key)
+                    pilots[name, m] = []
+                    for settings in tune_lib.points(tune["grid"]):
+                        pilot = tune_lib.pilot_spec(job, m, settings)
+                        pilot_key = settings_digest([pilot, datasets_entry(config, pilot["dataset"])])
+                        specs["tune", name, m, pilot_key] = pilot
+                        pilots[name, m] += [RUN.format(stage="tune", experiment=name, method=m,
+                                                       key=pilot_key, seed=s)
+                                            for s in tune["seeds"]]
+        return cls(experiments, specs, runs, pilots, records)
+
+    def spec(self, wc):
+        """The spec of one run (a study run or a pilot run), by the wildcards of its path."""
+        return self.specs[wc.stage, wc.experiment, wc.method, wc.key]
+
+    def tune_record(self, wc):
+        """`{"tuned": record}` for a run of a tuned method (the record of the method whose settings
+        it takes), else `{}`."""
+        tune = self.spec(wc)["methods"][wc.method].get("tune")
+        return {"tuned": self.records[wc.experiment, tune["method"]]} if tune else {}
+
+
+def targets(config):
+    """`overfitting`: table 1 (results/overfitting/table.csv and its HTML), figures 2/4 of every
+    experiment; `tune`: one table per experiment with a tuned method."""
+    plan = Plan.of(config)
+    figures = [f"{RESULTS}/{name}/curves_{x}.png" for name in plan.experiments
+               for x in ("updates", "wallclock")]
+    tuned = dict.fromkeys(name for name, _ in plan.records)
+    return {"overfitting": [f"{RESULTS}/table.csv", f"{RESULTS}/table.html"] + figures,
+            "tune": [f"{TUNE}/{name}.csv" for name in tuned]}
+
+
+def claims(config):
+    """Restricted MNIST's store, and TFD's when table 1's TFD row is declared."""
+    names = spec_lib.experiments(config["overfitting"])
+    return {name: STORE.format(experiment=name) for name in names if name in (spec_lib.MAIN, "tfd")}
+
+
+def check(config):
+    spec_lib.experiments(config["overfitting"])
+
+
+def check_data(config):
+    """Every experiment's data set exists and its split fits it."""
+    from natgrad.study.config import ConfigError, dataset_size
+    from natgrad.study.overfitting.split import split_counts
+
+    for name, spec in spec_lib.experiments(config["overfitting"]).items():
+        key = "overfitting.split" if name == spec_lib.MAIN else f"overfitting.extra.{name}.split"
+        n = dataset_size(spec["dataset"], config["datasets"], key.rsplit(".", 1)[0] + ".dataset")
+        try:
+            counts = split_counts(n, spec["split"])
+        except ValueError as err:
+            raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
+                              f"{err}") from None
+        if "ng_different_batch" in spec["methods"] and counts["train"] < 2:
+            raise ConfigError(f"{key}: ng_different_batch needs at least 2 training examples (a "
+                              f"gradient and a disjoint metric minibatch), the split leaves "
+                              f"{counts['train']}")
