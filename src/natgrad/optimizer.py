@@ -27,9 +27,8 @@ is needed): ρ_t = (L(θ_{t+1}) − L(θ_t)) / (∇L(θ_t)·d) on call t+1's gra
 The state keeps a structure fixed at `init`, for `lax.scan` loops. They take a fixed rate and eq.
 30's ρ only: the adaptive step, the quadratic ρ and rejection need the applied update.
 
-Everything is jittable; params, state, batches, the learning rate, a constant damping and rtol may
-be traced. Impossible settings are refused when the settings are made, shapes and dtypes at trace
-time (`natgrad.checks`), and with `checks=True` values at run time (`jax.experimental.checkify`).
+Everything is jittable (params, state, batches, the rate, a constant damping and rtol may be
+traced); impossible settings are refused when made, shapes at trace time, values with `checks`.
 """
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind
 from .damping import next_damping
 from .economics import RECOMMENDED, SolverEconomics
 from .families import Family
-from .state import DampingTag, NaturalGradientState, StepInfo, empty_info
+from .state import DampingTag, NaturalGradientState, StepInfo, check_state, empty_info
 
 PyTree = Any
 
@@ -198,12 +197,7 @@ class NaturalGradient:
         _refuse_family_as_batch(metric_batch)
         self._check_inputs(params, grad_batch, metric_batch)
         economics, rule = self.economics, self.rule
-        _check_state_rule(state, rule)
-        if self.with_momentum != (state.update is not None):
-            raise ValueError(f"momentum={self.with_momentum} but the state was made "
-                             f"{'without' if state.update is None else 'with'} momentum: make it "
-                             f"with the step's settings (NaturalGradient.init, or "
-                             f"natural_gradient_init(..., momentum={self.with_momentum}))")
+        check_state(state, rule, self.with_momentum)
         loss, g, matvec = loss_gradient_and_metric(
             self.apply_fn, params, grad_batch, economics.metric_batch(grad_batch, metric_batch),
             self.family, self.metric)
@@ -283,7 +277,7 @@ class NaturalGradient:
                                  "grad_batch=(inputs, targets)")
             self._check_inputs(params, grad_batch, metric_batch)
             _checks.check_updates(updates, params)
-            _check_state_rule(state, self.rule)
+            check_state(state, self.rule, momentum=False)
             loss, matvec = lagged_rho.transform_metric(self.apply_fn, params, grad_batch,
                                              self.economics.metric_batch(grad_batch, metric_batch),
                                              self.family, self.metric, need_rho)
@@ -365,14 +359,6 @@ def initial_state(params: PyTree, economics: SolverEconomics, *,
         update=pytree.zeros_like(params) if momentum else None,
         rule=DampingTag.of(economics.damping),
     )
-
-
-def _check_state_rule(state, rule):
-    """A state made for one damping rule is not stepped with another (its λ is that rule's)."""
-    if state.rule is not None and state.rule != DampingTag.of(rule):
-        raise ValueError(f"the state was made for damping {state.rule!r} but the step's damping "
-                         f"is {rule!r}: make the state with the step's damping "
-                         f"(natural_gradient_init(params, damping) or NaturalGradient.init)")
 
 
 def _select(reject, old, new):

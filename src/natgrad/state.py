@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 PyTree = Any
 
-__all__ = ["StepInfo", "NaturalGradientState", "DampingTag", "empty_info"]
+__all__ = ["StepInfo", "NaturalGradientState", "DampingTag", "check_state", "empty_info"]
 
 
 class StepInfo(NamedTuple):
@@ -95,6 +95,20 @@ class NaturalGradientState(NamedTuple):
     preconditioner: Optional[PyTree] = None
     update: Optional[PyTree] = None
     rule: Optional[DampingTag] = None
+
+
+def check_state(state: NaturalGradientState, rule, momentum: bool) -> None:
+    """A state is stepped only with the damping rule it was made for (its λ is that rule's) and
+    with momentum exactly when it carries δ₀: one line naming both, else."""
+    if state.rule is not None and state.rule != DampingTag.of(rule):
+        raise ValueError(f"the state was made for damping {state.rule!r} but the step's damping "
+                         f"is {rule!r}: make the state with the step's damping "
+                         f"(natural_gradient_init(params, damping) or NaturalGradient.init)")
+    if momentum != (state.update is not None):
+        raise ValueError(f"momentum={momentum} but the state was made "
+                         f"{'without' if state.update is None else 'with'} momentum: make it "
+                         f"with the step's settings (NaturalGradient.init, or "
+                         f"natural_gradient_init(..., momentum={momentum}))")
 
 
 def empty_info(dtype) -> StepInfo:
