@@ -35,13 +35,13 @@ def _settings(apply_fn, family, settings) -> NaturalGradient:
 
 def _spelled_out(factory):
     """`factory` with its `**settings` written out as `NaturalGradient`'s keywords (defaults
-    `PAPER_SETTINGS`'s, else the class's) in its signature, so that tools that read signatures
-    (`optax.inject_hyperparams`, `help`) see every setting; the keywords are still one list, the
-    class's."""
+    `PAPER_SETTINGS`'s, else the class's) in its signature, so that `optax.inject_hyperparams`,
+    which reads the optax factories' signatures, sees every setting; the keywords are still one
+    list, the class's."""
     own = [p for p in inspect.signature(factory).parameters.values()
            if p.kind is not inspect.Parameter.VAR_KEYWORD]
     taken = {p.name for p in own} | {"apply_fn", "family"}
-    extra = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY,
+    extra = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=inspect.Parameter.empty,
                        default=PAPER_SETTINGS.get(p.name, p.default))
              for p in inspect.signature(NaturalGradient).parameters.values()
              if p.name not in taken]
@@ -58,7 +58,6 @@ def natural_gradient_init(params: PyTree, damping=None, *, economics=PAPER,
     return initial_state(params, economics.overridden(damping), momentum=momentum)
 
 
-@_spelled_out
 def natural_gradient_step(apply_fn: Callable[[PyTree, Any], jax.Array], params: PyTree,
                           state: NaturalGradientState, grad_batch: tuple, metric_batch=None, *,
                           family: Optional[Family] = None, learning_rate,
