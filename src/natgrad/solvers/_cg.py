@@ -51,6 +51,7 @@ class _State(NamedTuple):
     beta: jax.Array
     rs: jax.Array  # ‖r‖²
     rz: jax.Array  # rᵀz
+    phi: jax.Array  # φ(x) = ½xᵀ(A + λI)x − bᵀx, by its scalar recurrence
     k: jax.Array
     flag: jax.Array
     history: Optional[jax.Array]  # φ(x_0), φ(x_1), … for the progress rule
@@ -107,7 +108,7 @@ def cg(
 
     Returns:
       (x, SolverInfo(iterations, relative_residual, flag, model)); see `natgrad.solvers` for the
-      flags; `model` is φ(x) = ½xᵀ(A + λI)x − bᵀx, from the residual (no product with A).
+      flags; `model` is φ(x) = ½xᵀ(A + λI)x − bᵀx by CG's scalar recurrence (no product with A).
       CG returns CONVERGED, MAX_ITERS, PROGRESS, NEGATIVE_CURVATURE (pᵀ(A+λI)p ≤ 0: x is the last
       iterate before it), BREAKDOWN (non-finite numbers from matvec or x0) or ZERO_RHS (b = 0,
       x = 0). relative_residual is the recursively updated residual norm over ‖b‖.
@@ -135,7 +136,8 @@ def cg(
     history = _progress_history(progress, max_iters, b, x, r)
     # −0, not 0: see the module docstring.
     p0 = jax.tree_util.tree_map(lambda leaf: jnp.full_like(leaf, -0.0), b)
-    init = _State(x, r, z, p0, zero, rr, rz, jnp.zeros((), jnp.int32), init_flag, history)
+    phi0 = zero if x0 is None else -0.5 * t.vdot(t.axpy(1.0, b, r), x)
+    init = _State(x, r, z, p0, zero, rr, rz, phi0, jnp.zeros((), jnp.int32), init_flag, history)
 
     def cond(s):
         return (s.flag == _RUNNING) & (s.k < max_iters) & (s.rs > tol2)
@@ -166,11 +168,15 @@ def cg(
             window = progress.window(i)
             stalled = progress.stalled(i, phi, history[i - window], window) & (rs > tol2)
             flag = jnp.where(ok & stalled, PROGRESS, flag)
-        return _State(x, r, z, p, rz / s.rz, rs, rz, s.k + 1, flag.astype(jnp.int32), history)
+        # φ(x + αp) = φ(x) − α pᵀr + ½α² pᵀ(A + λI)p, and pᵀr = rᵀz: φ falls by ½·α·rᵀz (a
+        # scalar recurrence, so nothing reads r after the loop and XLA copies no vector)
+        phi = s.phi - 0.5 * alpha * s.rz
+        return _State(x, r, z, p, rz / s.rz, rs, rz, phi, s.k + 1, flag.astype(jnp.int32),
+                      history)
 
     final = lax.while_loop(cond, body, init)
     x, rs, k, flag = final.x, final.rs, final.k, final.flag
-    model = -0.5 * t.vdot(t.axpy(1.0, b, final.r), x)  # φ(x), free from r = b − (A + λI)x
+    model = final.phi
 
     safe_b2 = jnp.where(bnorm2 > 0, bnorm2, 1)
     relres = jnp.where(bnorm2 > 0, jnp.sqrt(rs / safe_b2), zero)

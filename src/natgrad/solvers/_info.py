@@ -63,7 +63,7 @@ class SolverInfo(NamedTuple):
         BREAKDOWN, ZERO_RHS, XNORM_LIMIT, ACOND_LIMIT, SINGULAR, PROGRESS (int32);
         `FLAG_NAMES[int(flag)]` names it.
     model: φ(x) = ½xᵀ(A + λI)x − bᵀx, the quadratic model's value at the returned x, for a
-        solver that has it without a product with A (CG: −½(b + r)ᵀx from its residual); NaN
+        solver that has it without a product with A (CG: its scalar recurrence, φ falling by ½·α·rᵀz per iteration); NaN
         where the solver does not report it (`reports_model` is False: MINRES-QLP).
     """
 
