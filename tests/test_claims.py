@@ -73,6 +73,7 @@ def overfitting_store(final_test_error, final_train_ce, seeds=5):
     ds["test_error"] = (("optimizer", "seed", "point"), test)
     ds["train_ce"] = (("optimizer", "seed", "point"), ce)
     ds["update"] = (("optimizer", "point"), np.tile([0, 5, 10], (len(methods), 1)))
+    ds["diverged"] = (("optimizer", "seed"), np.zeros(shape[:2], bool))
     return ds
 
 
@@ -137,6 +138,45 @@ def test_a_choice_at_the_edge_of_its_grid_is_flagged_in_the_row_that_uses_it():
     ds.attrs["config"] = json.dumps({"methods": {"msgd": tuned, "ng_unlabeled": {}}})
     row = table.restricted_mnist_claims(ds)[0]
     assert row["claim_id"] == "C1" and "edge of its grid: msgd (batch_size)" in row["our_value"]
+
+
+def test_claims_read_the_evaluation_the_config_fixed_and_name_it():
+    """Early-stopped: each run at its lowest validation error (point 1 here, where NG-unlabeled's
+    test error is lower than MSGD's), not its last evaluation (where it is higher)."""
+    ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_unlabeled": 6.0 + NOISE}, {})
+    ds["valid_error"][:, :, 1] = 5.0  # lowest validation error at update 5 for every run
+    ds["test_error"][0, :, 1] = 6.0 + NOISE  # msgd
+    ds["test_error"][1, :, 1] = 4.0 + NOISE[::-1]  # ng_unlabeled
+    ds.attrs["reported_at"] = "final"
+    final = table.restricted_mnist_claims(ds)[0]
+    assert final["verdict"] == verdict.FAILS and final["reported_at"] == "final"
+    assert "last update" in final["our_value"]
+    ds.attrs["reported_at"] = "early_stopped"
+    stopped = table.restricted_mnist_claims(ds)[0]
+    assert stopped["verdict"] == verdict.HOLDS and stopped["reported_at"] == "early_stopped"
+    assert stopped["ci_low"] > 1.5 and "lowest validation error" in stopped["our_value"]
+
+
+def test_a_claim_resting_on_a_diverged_run_neither_holds_nor_fails():
+    ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE}, {})
+    assert table.restricted_mnist_claims(ds)[0]["verdict"] == verdict.HOLDS
+    ds["diverged"][1, [1, 3]] = True  # ng_unlabeled, seeds 1 and 3
+    row = table.restricted_mnist_claims(ds)[0]
+    assert row["verdict"] == verdict.INCONCLUSIVE and row["diverged_runs"] == "ng_unlabeled seeds 1, 3"
+    assert "would be holds" in row["test"]
+
+
+def test_seeds_for_the_papers_effect_is_the_fewest_whose_mde_reaches_it():
+    from scipy import stats
+
+    for sd, effect in ((0.5, 0.59), (0.6, 0.26), (0.4, -0.28)):
+        n = table.seeds_needed(sd, effect)
+        # the power of the paired two-sided 5 % test at the paper's effect, from the noncentral t
+        def power(k):
+            crit, nc = stats.t.ppf(0.975, k - 1), abs(effect) / (sd / np.sqrt(k))
+            return stats.nct.sf(crit, k - 1, nc) + stats.nct.cdf(-crit, k - 1, nc)
+        assert power(n) >= 0.79 and power(n - 1) < 0.8, (sd, effect, n)
+    assert math.isnan(table.seeds_needed(0.5, 0.0)) and math.isnan(table.seeds_needed(np.nan, 1))
 
 
 def test_claims_without_their_results_are_not_run():

@@ -296,6 +296,67 @@ def test_table_has_the_public_columns(tiny_data):
     json.dumps(df.to_dict())
 
 
+def test_step_rejection_keeps_a_too_long_step_from_raising_the_loss(tiny_data):
+    """NG-same-batch at learning rate 100: the paper's rule applies every step and leaves its start;
+    with `reject` no evaluation ends above the start and the rejected steps are counted."""
+    def run(reject):
+        hyper = {**HYPER["ng_same_batch"], "learning_rate": 100.0, "reject": reject}
+        spec = {**tiny_spec(("ng_same_batch",)), "methods": {"ng_same_batch": hyper}}
+        return loop.train(spec, "ng_same_batch", 0, tiny_data)
+
+    paper, guarded = run(False), run(True)
+    assert loop.diverged(paper["train_ce"].values) and paper["rejected"].values[-1] == 0
+    assert not loop.diverged(guarded["train_ce"].values)
+    assert 0 < guarded["rejected"].values[-1] <= HYPER["ng_same_batch"]["updates"]
+    assert guarded.attrs["diverged"] == 0 and paper.attrs["diverged"] == 1
+
+
+def test_the_natural_gradient_methods_of_an_experiment_share_one_step_rule():
+    raw = registry.load(ROOT / "config.yaml")
+    raw["overfitting"]["hyper"]["ng_same_batch"]["reject"] = False
+    with pytest.raises(config.ConfigError, match=r"differ in `reject` .*ng_same_batch: False"):
+        registry.resolve(raw)
+    raw["overfitting"]["reported_at"] = "early_stopped"
+    raw["overfitting"]["split"]["valid"] = 0
+    raw["overfitting"]["hyper"]["ng_same_batch"]["reject"] = True
+    with pytest.raises(config.ConfigError, match="overfitting.reported_at is early_stopped"):
+        registry.resolve(raw)
+
+
+@pytest.mark.parametrize("ce, expected", [
+    ([2.3, 1.0, 0.5, 0.01], False),
+    ([2.3, 2.3, 1.0], False),  # level with its start is not above it
+    ([2.3, 1.0, 177.0, 1e-5], True),  # blew up and came back: still diverged
+    ([2.3, 2.4, 1.0], True),
+    ([2.3, 1.0, np.nan], True),
+    ([2.3, np.inf, 1.0], True),
+])
+def test_a_run_diverged_when_its_training_loss_ever_rose_above_its_start(ce, expected):
+    assert loop.diverged(ce) is expected
+
+
+def test_combined_runs_record_divergence_and_the_early_stopped_evaluation(tiny_data):
+    """A hand-edited pair of runs: seed 1's curve rises above its start once; its lowest validation
+    error is at its second evaluation, tied with a later one (the first is kept, as the paper's
+    code keeps a point only when it improves)."""
+    spec = tiny_spec(("msgd",))
+    runs = {("msgd", s): loop.train(spec, "msgd", s, tiny_data) for s in (0, 1)}
+    run = runs["msgd", 1]
+    run["train_ce"][2] = run["train_ce"][0] + 1.0
+    run["valid_error"][:] = [90.0, 10.0, 20.0, 10.0]
+    ds = aggregate.combine(runs)
+    assert ds["diverged"].values.tolist() == [[False, True]]
+    stopped = aggregate.early_stopped(ds).isel(optimizer=0, seed=1)
+    assert int(stopped["update"]) == int(run["update"][1])
+    assert float(stopped["test_error"]) == float(run["test_error"][1])
+    final = aggregate.final(ds).isel(optimizer=0, seed=1)
+    assert int(final["update"]) == HYPER["msgd"]["updates"]
+    df = aggregate.table(ds)
+    assert df.loc[0, "diverged_runs"] == 1
+    assert df.loc[0, "early_stopped_test_error_mean"] == pytest.approx(float(np.mean(
+        [aggregate.early_stopped(ds)["test_error"].isel(optimizer=0, seed=s) for s in (0, 1)])))
+
+
 @pytest.mark.parametrize("method", ["ng_unlabeled", "kfac"])
 def test_a_run_resumes_from_its_checkpoint_bit_exact(tiny_data, method, tmp_path):
     """The checkpoint left after the last evaluation but one resumes to the same numbers; a damaged

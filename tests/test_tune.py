@@ -26,7 +26,8 @@ def test_points_are_every_combination_in_grid_order():
 def test_the_lowest_mean_validation_error_is_chosen_and_an_inner_choice_is_not_at_an_edge():
     # rows: the six points of GRID; columns: two pilot seeds
     errors = [[9, 9], [8, 9], [9, 9], [7, 8], [6, 7], [8, 8]]
-    rec = tune.record("x", "msgd", {"grid": GRID, "seeds": [100, 101]}, errors, np.ones((6, 2)))
+    rec = tune.record("x", "msgd", {"grid": GRID, "seeds": [100, 101], "reported_at": "final"},
+                      errors, np.ones((6, 2)), np.ones((6, 2)), np.zeros((6, 2), bool))
     assert rec["chosen"] == {"batch_size": 250, "learning_rate": 1.0}
     assert rec["at_edge"] == ["batch_size"]  # 250 is the grid's highest batch; lr 1.0 is inside
     rows = pd.DataFrame(tune.rows(rec))
@@ -36,25 +37,44 @@ def test_the_lowest_mean_validation_error_is_chosen_and_an_inner_choice_is_not_a
 
 
 def test_a_tie_goes_to_the_first_point_and_a_diverged_run_is_never_chosen():
-    assert tune.choose([[5.0, 7.0], [6.0, 6.0], [4.0, 8.0]]) == 0
-    assert tune.choose([[np.nan, 1.0], [6.0, 6.0]]) == 1
+    calm = np.zeros((3, 2), bool)
+    assert tune.choose([[5.0, 7.0], [6.0, 6.0], [4.0, 8.0]], calm) == 0
+    assert tune.choose([[np.nan, 1.0], [6.0, 6.0]], calm[:2]) == 1
     with pytest.raises(ValueError, match="diverged"):
-        tune.choose([[np.nan], [np.nan]])
+        tune.choose([[np.nan], [np.nan]], calm[:2, :1])
+
+
+def test_a_point_with_a_diverged_pilot_is_ineligible_however_low_its_error():
+    """The stability rule: the recovered run of point 0 (lowest mean error) rules the point out."""
+    errors = [[3.0, 3.0, 3.0], [5.0, 4.0, 6.0], [4.0, 6.0, 7.0]]
+    diverged = [[False, True, False], [False, False, False], [False, False, False]]
+    peaks = [[2.3, 177.0, 2.3], [2.3, 2.3, 2.3], [2.3, 2.3, 2.3]]
+    rec = tune.record("x", "ng_unlabeled", {"grid": {"learning_rate": [5.0, 1.0, 0.5]},
+                                            "seeds": [100, 101, 102], "reported_at": "early_stopped"},
+                      errors, np.ones((3, 3)), peaks, diverged)
+    assert rec["chosen"] == {"learning_rate": 1.0} and rec["at_edge"] == []
+    rows = pd.DataFrame(tune.rows(rec))
+    assert rows["eligible"].tolist() == [False, True, True]
+    assert rows.loc[0, "max_train_ce_seed101"] == 177.0 and rows.loc[0, "valid_error_mean"] == 3.0
+    with pytest.raises(ValueError, match="diverged"):
+        tune.choose(errors, np.ones((3, 3), bool))
     assert tune.edge_keys({"adapt_damping": [True, False], "damping": [2.0]},
                           {"adapt_damping": True, "damping": 2.0}) == []
 
 
 def test_a_tuned_run_takes_the_records_choice_and_refuses_another_grid():
     hyper = tune.tuned_hyper("ng_unlabeled", {"updates": 5, "batch_size": 9, "damping": 2.0},
-                             {"learning_rate": [1.0, 5.0]}, [100], [0, 1])
-    rec = tune.record("x", "ng_unlabeled", hyper["tune"], [[3.0], [2.0]], [[1.0], [1.0]])
+                             {"learning_rate": [1.0, 5.0]}, [100], [0, 1], "early_stopped")
+    rec = tune.record("x", "ng_unlabeled", hyper["tune"], [[3.0], [2.0]], [[1.0], [1.0]],
+                      [[2.3], [2.3]], [[False], [False]])
     shared = tune.at_settings_of("ng_same_batch", "ng_unlabeled", hyper)
     run = tune.merged(shared, rec)
     assert run["learning_rate"] == 5.0 and run["kind"] == "ng_same_batch" and "tune" not in run
     assert run["tuned"]["at_edge"] == ["learning_rate"]
-    other = {**hyper, "tune": {**hyper["tune"], "seeds": [101]}}
-    with pytest.raises(ValueError, match="tune record of ng_unlabeled"):
-        tune.merged(other, rec)
+    for changed in ({"seeds": [101]}, {"reported_at": "final"}):
+        other = {**hyper, "tune": {**hyper["tune"], **changed}}
+        with pytest.raises(ValueError, match="tune record of ng_unlabeled"):
+            tune.merged(other, rec)
 
 
 def resolve(**overfitting):
@@ -107,9 +127,10 @@ def test_the_stage_writes_every_grid_point_and_its_choice(tuned):
     df = pd.read_csv(tuned / "tune" / "restricted_mnist.csv")
     assert len(df) == 4 + 2 and df.groupby("method")["chosen"].sum().to_dict() == {
         "msgd": 1, "ng_unlabeled": 1}
-    assert {"valid_error_seed100", "valid_error_seed101", "valid_error_mean", "at_edge"} <= set(df)
+    assert {"valid_error_seed100", "valid_error_seed101", "valid_error_mean", "at_edge",
+            "max_train_ce_seed100", "max_train_ce_seed101", "eligible"} <= set(df)
     for method, rows in df.groupby("method"):
-        best = rows["valid_error_mean"].min()
+        best = rows.loc[rows["eligible"], "valid_error_mean"].min()
         assert rows.loc[rows["chosen"], "valid_error_mean"].item() == best
         assert rows.loc[rows["chosen"], "at_edge"].item()  # two values per key: always an edge
 

@@ -50,6 +50,7 @@ rule overfitting_aggregate:
     params:
         runs=lambda wc, input: stores(input),
         store=lambda wc, output: stores(output)[0],
+        reported_at=lambda wc: OVERFITTING_PLAN.reported_at[wc.experiment],
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
     threads: JOB["threads"]
@@ -59,7 +60,7 @@ rule overfitting_aggregate:
         "results/logs/overfitting/{experiment}/aggregate.log",
     shell:
         "python -m natgrad.study overfitting aggregate --experiment {wildcards.experiment}"
-        " --runs {params.runs} --out {params.store} 2> {log}"
+        " --runs {params.runs} --reported-at {params.reported_at} --out {params.store} 2> {log}"
 
 
 rule overfitting_figures:

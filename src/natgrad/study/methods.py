@@ -22,7 +22,10 @@ Kinds (paper §5-6, appendix 8.5-8.8; hyper-parameter keys in `HYPER_KEYS`):
 - `kfac`: kfac-jax's K-FAC (not jittable: see `KFAC` below).
 
 The natural-gradient kinds run the library's public step, `natgrad.natural_gradient_step`, with
-its run-time checks on (the study's loops run under checkify: `natgrad.study.checked`).
+its run-time checks on (the study's loops run under checkify: `natgrad.study.checked`): the paper's
+step rule (a fixed learning rate, ρ of eq. 30, every step applied), and with `reject` the library's
+step rejection (a step that does not lower the loss is not applied and raises the damping), so that
+a comparison of metrics is not decided by an unguarded step.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from natgrad.families import Categorical
 FAMILY = Categorical()
 
 _SCHEDULE = ("learning_rate", "decay_start", "decay_scale")
-_SOLVE = ("damping", "adapt_damping", "solver", "max_iters", "rtol")
+_SOLVE = ("damping", "adapt_damping", "solver", "max_iters", "rtol", "reject")
 #: The hyper-parameters each kind reads (the schema's defaults fill them in).
 HYPER_KEYS = {
     "msgd": _SCHEDULE + ("momentum",),
@@ -88,6 +91,7 @@ class StepRecord(NamedTuple):
     relative_residual: jax.Array
     damping: jax.Array
     solver_flag: jax.Array
+    rejected: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +141,7 @@ def _first_order(apply, transform):
         loss, grads = jax.value_and_grad(lambda p: cross_entropy(apply(p, batch.x), batch.y))(params)
         updates, state = transform.update(grads, state, params)
         return (optax.apply_updates(params, updates), state,
-                StepRecord(loss, jnp.int32(0), nan, nan, jnp.int32(-1)))
+                StepRecord(loss, jnp.int32(0), nan, nan, jnp.int32(-1), jnp.int32(0)))
 
     return transform.init, update
 
@@ -147,6 +151,7 @@ def _natural_gradient(apply, kind, hyper, checks):
     rule = damping_rule(hyper)
     schedule = learning_rate_schedule(hyper)
     solver, max_iters, rtol = hyper["solver"], int(hyper["max_iters"]), float(hyper["rtol"])
+    reject = bool(hyper["reject"])
 
     def init(params):
         return natgrad.natural_gradient_init(params, rule)
@@ -161,11 +166,11 @@ def _natural_gradient(apply, kind, hyper, checks):
         params, state, info = natgrad.natural_gradient_step(
             apply, params, state, (batch.x, batch.y), metric_batch, family=FAMILY,
             learning_rate=schedule(t), damping=rule, metric=metric, solver=solver,
-            max_iters=max_iters, rtol=rtol, checks=checks)
+            max_iters=max_iters, rtol=rtol, reject=reject, checks=checks)
         return params, state, StepRecord(
             jnp.asarray(info.loss, jnp.float32), jnp.asarray(info.iterations, jnp.int32),
             jnp.asarray(info.relative_residual, jnp.float32), jnp.asarray(info.damping, jnp.float32),
-            jnp.asarray(info.flag, jnp.int32))
+            jnp.asarray(info.flag, jnp.int32), jnp.asarray(info.rejected, jnp.int32))
 
     return init, update
 

@@ -1,7 +1,8 @@
 """The paper's claims C1-C9, each decided from the study's stored results by the rule of `verdict`.
 
-Every claim reads only aggregated results: the overfitting experiments' combined stores (final
-evaluation of each method and seed), the order experiment's store (held-out output variance per
+Every claim reads only aggregated results: the overfitting experiments' combined stores (each
+method and seed at the evaluation the experiment reports, `overfitting.reported_at`: early-stopped
+or final; a claim resting on a run that diverged is never `holds` or `fails`), the order experiment's store (held-out output variance per
 method, seed and segment), the toy paths and the equivalence table. A claim whose results are not
 among the inputs (an experiment not declared, a method not run) is `not run`.
 """
@@ -19,8 +20,13 @@ from natgrad.study.statistics import Comparison, mde, paired
 #: gives none); `mde`: the minimum detectable effect at 80 % power for the row's n and paired sd;
 #: `excludes_paper_effect`: the interval lies wholly on one side of `paper_effect` (empty: no
 #: interval or no paper effect). They read an interval, the verdict rule ignores them.
+#: `seeds_for_paper_effect`: how many seeds a paired t comparison needs for `mde` to reach the paper's
+#: effect at the row's measured sd. `reported_at`: the evaluation of each run a table-1 claim reads;
+#: `diverged_runs`: the runs it rests on whose training cross-entropy rose above its start.
 COLUMNS = ("claim_id", "claim", "paper_value", "our_value", "ci_low", "ci_high", "n", "test",
-           "p_value", "verdict", "paper_effect", "mde", "excludes_paper_effect")
+           "p_value", "verdict", "paper_effect", "mde", "excludes_paper_effect",
+           "seeds_for_paper_effect", "reported_at", "diverged_runs")
+MAX_SEEDS = 10_000
 PAIRED_T = "paired t over seeds, 95 % interval of the difference"
 EQUIVALENCE_TOLERANCE = 1e-10
 RATIO_RANGE = (0.5, 2.0)
@@ -40,22 +46,61 @@ def excludes(low, high, effect):
     return not low <= effect <= high
 
 
+def seeds_needed(sd, effect):
+    """The fewest paired seeds whose `mde` at `sd` is at most |`effect`| (NaN where either is
+    undefined or zero, or beyond `MAX_SEEDS`)."""
+    if not (math.isfinite(sd) and math.isfinite(effect) and sd > 0 and effect != 0):
+        return math.nan
+    low, high = 2, MAX_SEEDS
+    if mde(sd, high) > abs(effect):
+        return math.nan
+    while low < high:  # mde falls with n
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if mde(sd, mid) > abs(effect) else (low, mid)
+    return low
+
+
 def _row(claim_id, claim, paper_value, our_value="", comparison=None, test="", verdict=v.NOT_RUN,
-         paper_effect=math.nan):
+         paper_effect=math.nan, reported_at="", diverged_runs=""):
     c = comparison or Comparison(math.nan, math.nan, math.nan, 0, math.nan)
     return {"claim_id": claim_id, "claim": claim, "paper_value": paper_value,
             "our_value": our_value, "ci_low": c.low, "ci_high": c.high, "n": c.n, "test": test,
             "p_value": c.p_value, "verdict": verdict, "paper_effect": paper_effect,
-            "mde": mde(c.sd, c.n), "excludes_paper_effect": excludes(c.low, c.high, paper_effect)}
+            "mde": mde(c.sd, c.n), "excludes_paper_effect": excludes(c.low, c.high, paper_effect),
+            "seeds_for_paper_effect": seeds_needed(c.sd, paper_effect),
+            "reported_at": reported_at, "diverged_runs": diverged_runs}
 
 
-def _final(store):
-    """{method: {"test_error": per-seed array, "train_ce": ...}} of an overfitting combined store."""
-    from natgrad.study.overfitting.aggregate import final
+class Reported(dict):
+    """{method: {"test_error": per-seed array, "train_ce": ..., "diverged": ...}} of an overfitting
+    combined store at the evaluation it reports (`at`)."""
 
-    fin = final(store)
-    return {str(m): {k: fin[k].sel(optimizer=m).values for k in ("test_error", "train_ce")}
-            for m in store["optimizer"].values}
+    def __init__(self, store):
+        from natgrad.study.overfitting.aggregate import reported
+
+        self.at = store.attrs.get("reported_at", "final")
+        values = reported(store, self.at)
+        seeds = store["seed"].values
+        super().__init__({str(m): {**{k: values[k].sel(optimizer=m).values
+                                      for k in ("test_error", "train_ce")},
+                                   "diverged": store["diverged"].sel(optimizer=m).values,
+                                   "seeds": seeds}
+                          for m in store["optimizer"].values})
+
+    def diverged(self, used):
+        """"method seeds a, b; ..." of the runs of `used` that diverged ("" if none)."""
+        return "; ".join(f"{m} seed{'s' if d.sum() > 1 else ''} "
+                         + ", ".join(str(s) for s in self[m]["seeds"][d])
+                         for m in used for d in [np.asarray(self[m]["diverged"], bool)] if d.any())
+
+    def row(self, row, used):
+        """`row` (a comparison row of methods `used`) with the evaluation named and its diverged
+        runs listed; a verdict resting on a diverged run is inconclusive."""
+        row = {**row, "reported_at": self.at, "diverged_runs": self.diverged(used)}
+        if row["diverged_runs"] and row["verdict"] in (v.HOLDS, v.FAILS):
+            row["test"] += f"; would be {row['verdict']}, but rests on diverged runs"
+            row["verdict"] = v.INCONCLUSIVE
+        return row
 
 
 def _weakest(named):
@@ -85,32 +130,37 @@ def _edges(store, used):
 def restricted_mnist_claims(store):
     """C1-C3 from the restricted-MNIST combined store (None: not run)."""
     rows = []
-    f = _final(store) if store is not None else {}
+    f = Reported(store) if store is not None else {}
+    at = {"early_stopped": "each run at its lowest validation error",
+          "final": "each run at its last update"}.get(getattr(f, "at", ""), "")
 
     def err(m):
         return f"{m} {np.nanmean(f[m]['test_error']):.2f} %"
 
     claim = "restricted MNIST: NG-unlabeled test error < MSGD"
-    if {"ng_unlabeled", "msgd"} <= set(f):
+    used = ("ng_unlabeled", "msgd")
+    if set(used) <= set(f):
         d = f["msgd"]["test_error"] - f["ng_unlabeled"]["test_error"]
-        edges = _edges(store, ("ng_unlabeled", "msgd"))
-        rows.append(_comparison_row("C1", claim, "4.63 % vs 5.22 %", [("msgd", paired(d))],
-                                    lambda n, c: f"{err('ng_unlabeled')} vs {err('msgd')}; "
-                                                 f"difference {c.mean:.2f} points{edges}",
-                                    {"msgd": PAPER_EFFECTS["msgd"]}))
+        edges = _edges(store, used)
+        rows.append(f.row(_comparison_row(
+            "C1", claim, "4.63 % vs 5.22 %", [("msgd", paired(d))],
+            lambda n, c: f"{err('ng_unlabeled')} vs {err('msgd')} ({at}); "
+                         f"difference {c.mean:.2f} points{edges}",
+            {"msgd": PAPER_EFFECTS["msgd"]}), used))
     else:
         rows.append(_row("C1", claim, "4.63 % vs 5.22 %"))
 
     claim = "restricted MNIST: NG-unlabeled test error < NG-different-batch and < NG-same-batch"
     rivals = ("ng_different_batch", "ng_same_batch")
-    if {"ng_unlabeled", *rivals} <= set(f):
+    used = ("ng_unlabeled", *rivals)
+    if set(used) <= set(f):
         named = [(m, paired(f[m]["test_error"] - f["ng_unlabeled"]["test_error"])) for m in rivals]
-        edges = _edges(store, ("ng_unlabeled", *rivals))
-        rows.append(_comparison_row(
+        edges = _edges(store, used)
+        rows.append(f.row(_comparison_row(
             "C2", claim, "4.63 % vs 4.89 % and 4.91 %", named,
-            lambda n, c: f"{err('ng_unlabeled')} vs {err(rivals[0])}, {err(rivals[1])}; "
+            lambda n, c: f"{err('ng_unlabeled')} vs {err(rivals[0])}, {err(rivals[1])} ({at}); "
                          f"weakest: vs {n}, difference {c.mean:.2f} points{edges}",
-            {m: PAPER_EFFECTS[m] for m in rivals}))
+            {m: PAPER_EFFECTS[m] for m in rivals}), used))
     else:
         rows.append(_row("C2", claim, "4.63 % vs 4.89 % and 4.91 %"))
 
@@ -119,15 +169,16 @@ def restricted_mnist_claims(store):
     paper = ("§5, of TFD (figure 2, appendix 8.7: both at lr 1, LM damping from 8): the unlabeled "
              "metric converges more slowly; table 1's restricted MNIST, each at its own settings, "
              "has the other order: same batch 0.0023 > unlabeled 0.0017")
-    if {"ng_unlabeled", SHARED} <= set(f):
+    used = ("ng_unlabeled", SHARED)
+    if set(used) <= set(f):
         d = f["ng_unlabeled"]["train_ce"] - f[SHARED]["train_ce"]
-        edges = _edges(store, ("ng_unlabeled", SHARED))
-        rows.append(_comparison_row(
+        edges = _edges(store, used)
+        rows.append(f.row(_comparison_row(
             "C3", claim, paper, [(SHARED, paired(d))],
             lambda n, c: f"same batch {np.nanmean(f[SHARED]['train_ce']):.3g} vs unlabeled "
                          f"{np.nanmean(f['ng_unlabeled']['train_ce']):.3g} nats, both at "
-                         f"NG-unlabeled's settings; difference {c.mean:.3g}{edges}",
-            {SHARED: PAPER_EFFECTS[SHARED]}))
+                         f"NG-unlabeled's settings ({at}); difference {c.mean:.3g}{edges}",
+            {SHARED: PAPER_EFFECTS[SHARED]}), used))
     else:
         rows.append(_row("C3", claim, paper))
     return rows
@@ -285,17 +336,18 @@ def tfd_claim(store):
     test error than NG on the training batch only."""
     claim = "TFD: NG-unlabeled accuracy > NG with the training batch only"
     paper = "83.04 % vs 81.13 %"
-    f = _final(store) if store is not None else {}
-    if not {"ng_batch_plus_unlabeled", "ng_same_batch"} <= set(f):
+    f = Reported(store) if store is not None else {}
+    used = ("ng_batch_plus_unlabeled", "ng_same_batch")
+    if not set(used) <= set(f):
         return _row("C9", claim, paper)
     d = f["ng_same_batch"]["test_error"] - f["ng_batch_plus_unlabeled"]["test_error"]
 
     def acc(m):
         return 100 - float(np.nanmean(f[m]["test_error"]))
 
-    return _comparison_row("C9", claim, paper, [("ng_same_batch", paired(d))],
-                           lambda n, c: f"{acc('ng_batch_plus_unlabeled'):.2f} % vs "
-                                        f"{acc('ng_same_batch'):.2f} %")
+    return f.row(_comparison_row("C9", claim, paper, [("ng_same_batch", paired(d))],
+                                 lambda n, c: f"{acc('ng_batch_plus_unlabeled'):.2f} % vs "
+                                              f"{acc('ng_same_batch'):.2f} %"), used)
 
 
 def claims_table(restricted_mnist=None, order=None, toy_paths=None, toy_config=None,
@@ -326,7 +378,11 @@ def markdown(df, provenance=""):
              "verdict, not part of it: `paper_effect` is the paper's difference in the claim's "
              "units, `mde` the smallest true difference the row's n and paired sd detect with 80 % "
              "power (two-sided 5 %), `excludes_paper_effect` whether the interval excludes the "
-             "paper's difference.", ""]
+             "paper's difference, `seeds_for_paper_effect` how many seeds would detect the "
+             "paper's difference at the measured sd. Table 1's claims read each run at "
+             "`reported_at` (fixed in the config before the run) and list the runs they rest on "
+             "that diverged (`diverged_runs`): such a claim is inconclusive whatever its "
+             "interval.", ""]
     if provenance:
         lines += [provenance, ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

@@ -176,7 +176,7 @@ class _Run:
         shape = (len(self.resamples),)
         history = {"validation_error": np.full(shape + (len(self.eval_steps),), np.nan, np.float32)}
         history.update({k: np.zeros(shape + (self.n_steps,), np.int32 if k in (
-            "solver_iterations", "solver_flag") else np.float32) for k in DIAGNOSTICS})
+            "solver_iterations", "solver_flag", "rejected") else np.float32) for k in DIAGNOSTICS})
         history["validation_error"][:, 0] = self.validation_errors(self.carry0)
         return 0, self.carry0, history
 
@@ -256,6 +256,7 @@ VARIABLES = {
     "relative_residual": ("solver relative residual per step (NaN for first-order methods)", "1"),
     "damping": ("damping λ per step (NaN for first-order methods)", "1"),
     "solver_flag": ("solver exit flag per step (-1 for first-order methods)", "1"),
+    "rejected": ("1 where the step was rejected, not applied (natural gradient with reject)", "1"),
 }
 
 

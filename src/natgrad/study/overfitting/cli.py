@@ -49,20 +49,27 @@ def _tune(args):
     import numpy as np
 
     from natgrad.study import stores
-    from natgrad.study.overfitting import tune
+    from natgrad.study.overfitting import aggregate, tune
 
     spec = json.loads(args.tune)
-    finals = {}
+    runs = {}
     for path in args.runs:
-        ds = stores.open_results(path)
+        ds = stores.open_results(path).load()
         hyper = json.loads(ds.attrs["config"])["methods"][args.method]
-        key = (json.dumps({k: hyper[k] for k in spec["grid"]}, sort_keys=True), int(ds.attrs["seed"]))
-        last = ds.isel(update=-1)
-        finals[key] = (float(last["valid_error"]), float(last["train_ce"]))
-    cells = [[finals[json.dumps(p, sort_keys=True), s] for s in spec["seeds"]]
-             for p in tune.points(spec["grid"])]
-    values = np.asarray(cells, np.float64)
-    rec = tune.record(args.experiment, args.method, spec, values[..., 0], values[..., 1])
+        runs[json.dumps({k: hyper[k] for k in spec["grid"]}, sort_keys=True),
+             int(ds.attrs["seed"])] = ds
+    pilots = aggregate.combine(runs)
+    at = aggregate.reported(pilots, spec["reported_at"])
+    cells = [(json.dumps(p, sort_keys=True), s) for p in tune.points(spec["grid"])
+             for s in spec["seeds"]]
+
+    def grid_of(values):  # points × seeds, in grid order
+        return np.array([values.sel(optimizer=k, seed=s).item() for k, s in cells],
+                        np.float64).reshape(-1, len(spec["seeds"]))
+
+    rec = tune.record(args.experiment, args.method, spec, grid_of(at["valid_error"]),
+                      grid_of(at["train_ce"]), grid_of(pilots["train_ce"].max("point")),
+                      grid_of(pilots["diverged"]).astype(bool))
     stores.write_text(json.dumps(rec, indent=1) + "\n", args.out)
 
 
@@ -89,6 +96,7 @@ def _aggregate(args):
         runs[(ds.attrs["method"], int(ds.attrs["seed"]))] = ds
     out = aggregate.combine(runs)
     out.attrs["experiment"] = args.experiment
+    out.attrs["reported_at"] = args.reported_at
     stores.write_zarr(out, args.out, config=aggregate.experiment_spec(runs))
 
 
@@ -153,6 +161,8 @@ def parser():
     a.add_argument("--experiment", required=True)
     a.add_argument("--runs", nargs="+", required=True)
     a.add_argument("--out", required=True)
+    a.add_argument("--reported-at", required=True, choices=("early_stopped", "final"),
+                   help="the evaluation table 1 and the claims read (overfitting.reported_at)")
     a.set_defaults(func=_aggregate)
 
     tb = sub.add_parser("table", help="table 1 from the experiments' aggregated stores")

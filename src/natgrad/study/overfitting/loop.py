@@ -1,9 +1,10 @@
 """One job of the study: train one method with one seed and record its learning curves.
 
 Every N updates (and at update 0) the job records the training cross-entropy over the *whole*
-training set, the validation and test errors (percent misclassified) and the wall-clock seconds the
-updates took so far (compilation and the evaluations themselves excluded). The result is an xarray
-Dataset over the `update` dimension, written by the CLI as one Zarr store per job.
+training set, the validation and test errors (percent misclassified), the steps rejected so far and
+the wall-clock seconds the updates took so far (compilation and the evaluations themselves
+excluded). The result is an xarray Dataset over the `update` dimension, written by the CLI as one
+Zarr store per job; its attribute `diverged` says whether the run ever left its start (`diverged`).
 """
 from __future__ import annotations
 
@@ -93,8 +94,17 @@ VARIABLES = {
     "valid_error": ("validation error", "%"),
     "test_error": ("test error", "%"),
     "wall_time": ("seconds of updates so far (compilation and evaluations excluded)", "s"),
+    "rejected": ("steps rejected so far (not applied: the loss on their batch did not fall)", "1"),
 }
 COLUMNS = ("update", "wall_time") + tuple(k for k in VARIABLES if k != "wall_time")
+
+
+def diverged(train_ce):
+    """Whether a run's training cross-entropy (its evaluations in order, the first at update 0)
+    ever rose above its initial value or stopped being finite: a run that blew up and came back is
+    still one that diverged, whatever its last evaluation says."""
+    ce = np.asarray(train_ce, np.float64)
+    return bool(np.any(~np.isfinite(ce)) or np.any(ce[1:] > ce[0]))
 
 
 def train(spec, method, seed, data, log=None, checkpoint=None):
@@ -123,17 +133,18 @@ def train(spec, method, seed, data, log=None, checkpoint=None):
     resumed = None if checkpoint is None else checkpoints.load(
         checkpoint, fingerprint, (params, state), log)
     if resumed is None:
-        rows = [{"update": 0, "wall_time": 0.0, **evaluate(params)}]
+        rows = [{"update": 0, "wall_time": 0.0, "rejected": 0, **evaluate(params)}]
     else:
         _, (params, state), extra = resumed
         rows = [dict(zip(COLUMNS, row)) for row in extra["rows"].tolist()]
         log(f"resumed from {checkpoint} at update {int(rows[-1]['update'])}")
     for a, b in zip(points[len(rows) - 1:-1], points[len(rows):]):
         start = time.perf_counter()
-        params, state = runner.run(params, state, k_run, a, b - a)
+        params, state, rejected = runner.run(params, state, k_run, a, b - a)
         jax.block_until_ready(params)
         wall = rows[-1]["wall_time"] + time.perf_counter() - start
-        rows.append({"update": b, "wall_time": wall, **evaluate(params)})
+        rows.append({"update": b, "wall_time": wall, "rejected": rows[-1]["rejected"] + int(rejected),
+                     **evaluate(params)})
         log(f"{method} seed {seed} update {b}/{points[-1]}: train CE {rows[-1]['train_ce']:.4g}, "
             f"test error {rows[-1]['test_error']:.2f} %, {wall:.1f} s")
         if checkpoint is not None and b < points[-1]:
@@ -152,7 +163,8 @@ def _curves(rows, method, seed, updates, compile_seconds):
     ds["update"].attrs.update(long_name="updates done", units="1")
     ds.attrs.update({
         "method": method, "seed": int(seed), "updates": int(updates),
-        "compile_seconds": compile_seconds, "backend": jax.default_backend(),
+        "compile_seconds": compile_seconds, "diverged": int(diverged(ds["train_ce"].values)),
+        "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
     })
     return stores.annotate(ds, VARIABLES)

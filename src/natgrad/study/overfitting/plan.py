@@ -28,13 +28,15 @@ class Plan:
 
     `specs`: `{(stage, experiment, method, key): spec}` of every run; `runs`: `{experiment: [study
     run stores]}`; `pilots`: `{(experiment, method): [pilot run stores]}` of each tuned method;
-    `records`: `{(experiment, method): tune record}`."""
+    `records`: `{(experiment, method): tune record}`; `reported_at`: `{experiment: the evaluation
+    its table and claims read}`."""
 
     experiments: dict
     specs: dict
     runs: dict
     pilots: dict
     records: dict
+    reported_at: dict
 
     @classmethod
     def of(cls, config):
@@ -60,7 +62,8 @@ class Plan:
                         pilots[name, m] += [RUN.format(stage="tune", experiment=name, method=m,
                                                        key=pilot_key, seed=s)
                                             for s in tune["seeds"]]
-        return cls(experiments, specs, runs, pilots, records)
+        reported_at = {name: spec_lib.reported_at(section, name) for name in experiments}
+        return cls(experiments, specs, runs, pilots, records, reported_at)
 
     def spec(self, wc):
         """The spec of one run (a study run or a pilot run), by the wildcards of its path."""

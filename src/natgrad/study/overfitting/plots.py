@@ -1,12 +1,15 @@
 """Figures 2 and 4 of the paper from the aggregated Dataset: (left) the training cross-entropy over
 the whole training set on a log scale, (right) the test error in %, against the number of updates
 or against wall-clock seconds; one line per method (median over seeds, band: the interquartile
-range, which one seed's blow-up cannot stretch on a log scale as a min-max band would)."""
+range, which one seed's blow-up cannot stretch on a log scale as a min-max band would), and a ring
+at the median early-stopped point (each run's evaluation with its lowest validation error: the
+paper's protocol, `natgrad.study.overfitting.aggregate.early_stopped`)."""
 from __future__ import annotations
 
 import numpy as np
 
 from natgrad.study import figures
+from natgrad.study.overfitting.aggregate import early_stopped
 from natgrad.study.overfitting.spec import label
 
 AXES = {"updates": ("update", "updates"), "wallclock": ("wall_time", "wall-clock time (s)")}
@@ -18,6 +21,7 @@ def curves(ds, x="updates", title=None):
     xvar, xlabel = AXES[x]
     fig, (ax_ce, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    stopped = early_stopped(ds) if np.isfinite(ds["valid_error"].values).any() else None
     for i, m in enumerate(ds["optimizer"].values):
         sub = ds.isel(optimizer=i).transpose("seed", "point")
         valid = sub["update"].values >= 0
@@ -33,6 +37,12 @@ def curves(ds, x="updates", title=None):
             ax.plot(xs, median, color=color, label=label(m), lw=1.6, marker=".", ms=3)
             if ys.shape[0] > 1:
                 ax.fill_between(xs, low, high, color=color, alpha=0.15, lw=0)
+            if stopped is not None:
+                at = stopped.isel(optimizer=i)
+                x_at = at["update"] if xvar == "update" else at["wall_time"]
+                with np.errstate(all="ignore"):
+                    ax.plot(np.nanmedian(x_at.values), np.nanmedian(at[var].values), "o",
+                            mfc="none", mec=color, ms=8, mew=1.5)
     ax_ce.set_yscale("log")
     ax_ce.set_ylabel("training cross-entropy (whole training set)")
     ax_err.set_ylabel("test error (%)")

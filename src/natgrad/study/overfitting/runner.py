@@ -100,13 +100,13 @@ class CompiledRunner:
 
     def _loop(self, params, state, data, key, t0, n):
         def body(i, carry):
-            p, s = carry
+            p, s, rejected = carry
             t = t0 + i
             batch = draw_batch(self.kind, self.hyper, data, jax.random.fold_in(key, t))
-            p, s, _ = self.method.update(p, s, batch, t)
-            return p, s
+            p, s, record = self.method.update(p, s, batch, t)
+            return p, s, rejected + record.rejected
 
-        return jax.lax.fori_loop(0, n, body, (params, state))
+        return jax.lax.fori_loop(0, n, body, (params, state, jnp.int32(0)))
 
     def compile(self, params, state, key):
         ident = (self.kind, self.model, _freeze(self.hyper),
@@ -118,6 +118,7 @@ class CompiledRunner:
         return _EXECUTABLES[ident]
 
     def run(self, params, state, key, t0, n):
+        """(params, state, steps rejected) after updates `t0` to `t0 + n`."""
         error, out = self.compile(params, state, key)(params, state, self.data, key,
                                                       jnp.int32(t0), jnp.int32(n))
         raise_failed(error, f"{self.kind} updates {t0}-{t0 + n}")
@@ -153,10 +154,11 @@ class KFACRunner:
             self._compiled = True
 
     def run(self, params, state, key, t0, n):
+        """(params, state, 0): K-FAC applies every step."""
         params = self.kfac.copy(params)
         for t in range(t0, t0 + n):
             params, state = self._step(params, state, key, t)
-        return params, state
+        return params, state, 0
 
 
 def make_runner(kind, hyper, model, data):

@@ -10,6 +10,11 @@ same keys plus `enabled` (off by default) — each key it omits is taken from th
 method it lists under `hyper` replaces the section's entry for that method. `methods` is a list so
 that a config file layered on top (`--configfile`) replaces it rather than merging into it.
 
+`reported_at` (`early_stopped` or `final`, `natgrad.study.overfitting.aggregate.REPORTED_AT`) is
+the evaluation of each run that table 1's claims and the tune stage's choice read; it is not part
+of a job's spec (a run's curves do not depend on it), so changing it re-analyses, never retrains.
+NG kinds of one experiment share one step rule (`reject`): table 1 compares their metrics.
+
 A resolved spec is a plain dict (passed to a job as JSON) whose `methods` maps each method to run
 to its hyper-parameters; a tuned method's entry holds `tune` (its grid, the pilot seeds and the
 method whose tune record it reads) instead of the tuned keys, and a method run at another's
@@ -52,7 +57,30 @@ def label(method):
     return methods.LABELS.get(kind, kind)
 
 
-def _resolve(name, raw, tune=None, tune_seeds=(), equal_settings=None):
+def _check_step_rule(name, hypers):
+    """One step rule (`reject`) for every natural-gradient method of an experiment."""
+    rules = {m: bool(h.get("reject", False)) for m, h in hypers.items()
+             if kind_of(m, h) in methods.METRIC_SOURCE}
+    if len(set(rules.values())) > 1:
+        listed = ", ".join(f"{m}: {r}" for m, r in rules.items())
+        raise OverfittingConfigError(f"overfitting ({name}): the natural-gradient methods differ in "
+                                     f"`reject` ({listed}); table 1 compares their metrics, so "
+                                     "they must share one step rule")
+
+
+def reported_at(section, experiment=MAIN):
+    """The evaluation an experiment reports (`early_stopped` needs a validation split)."""
+    entry = section if experiment == MAIN else {**section, **section["extra"][experiment]}
+    at = entry.get("reported_at", "early_stopped")
+    valid = (entry.get("split") or {}).get("valid", 0)
+    if at == "early_stopped" and not valid:
+        where = "overfitting" if experiment == MAIN else f"overfitting.extra.{experiment}"
+        raise OverfittingConfigError(f"{where}.reported_at is early_stopped, which needs a "
+                                     "validation split, but split.valid is 0 or missing")
+    return at
+
+
+def _resolve(name, raw, tune=None, tune_seeds=(), equal_settings=None, at="final"):
     spec = {k: raw[k] for k in SPEC_KEYS if k != "hyper"}
     spec["methods"] = {}
     for method in raw["methods"]:
@@ -66,9 +94,10 @@ def _resolve(name, raw, tune=None, tune_seeds=(), equal_settings=None):
                                              f"{method} (experiment {name})")
         keys = RUN_KEYS + methods.HYPER_KEYS[method]
         spec["methods"][method] = {k: hyper[k] for k in keys if k in hyper}
+    _check_step_rule(name, spec["methods"])
     for method, grid in (tune or {}).items():
         spec["methods"][method] = tune_lib.tuned_hyper(method, spec["methods"].get(method), grid,
-                                                       tune_seeds, spec["seeds"])
+                                                       tune_seeds, spec["seeds"], at)
     for kind, source in (equal_settings or {}).items():
         spec["methods"][f"{kind}_as_{source}"] = tune_lib.at_settings_of(
             kind, source, spec["methods"].get(source))
@@ -79,12 +108,13 @@ def experiments(section):
     """`{name: spec}` for the main experiment and every enabled extra, in config order."""
     main = {k: copy.deepcopy(section[k]) for k in SPEC_KEYS}
     out = {MAIN: _resolve(MAIN, main, section.get("tune"), section.get("tune_seeds", ()),
-                          section.get("equal_settings"))}
+                          section.get("equal_settings"), reported_at(section))}
     for name, extra in (section.get("extra") or {}).items():
         if not extra.get("enabled", False):
             continue
         raw = {k: copy.deepcopy(extra.get(k, main[k])) for k in SPEC_KEYS}
         raw["hyper"] = {**main["hyper"], **(extra.get("hyper") or {})}
+        reported_at(section, name)
         out[name] = _resolve(name, raw)
     return out
 

@@ -4,13 +4,17 @@ A grid (`overfitting.tune.<method>`) maps hyper-parameters to the values to try;
 every combination, keys in alphabetical order (as a job's JSON spec holds them), values in the order
 declared. Each point is trained once per
 pilot seed (`overfitting.tune_seeds`, never a study seed), with the study's own budget. The choice
-rule: the point with the lowest mean final *validation* error over the pilot seeds (a point with a
-diverged run, NaN, is never chosen; on a tie, the first point in grid order). A choice at the edge of
-its grid (the lowest or highest of a numeric key's values, when it has more than one) is flagged:
-the best value may lie outside the grid. No test error is read.
+rule, fixed here: a point with any diverged pilot run (`natgrad.study.overfitting.loop.diverged`:
+its training cross-entropy rose above its start or stopped being finite at some evaluation, even if
+it came back) is ineligible; among the rest, the lowest mean *validation* error over the pilot
+seeds, each run's read at the evaluation the experiment reports (`reported_at`: its lowest or its
+final); on a tie, the first point in grid order. A choice at the edge of its grid (the lowest or
+highest of a numeric key's values, when it has more than one) is flagged: the best value may lie
+outside the grid. No test error is read.
 
-The record of a method (JSON) holds the grid, the pilot seeds, every point's validation errors and
-the choice; the study's runs of that method read their settings from it (`merged`).
+The record of a method (JSON) holds the grid, the pilot seeds, every point's validation errors,
+training cross-entropies (at the reported evaluation and the largest), eligibility and the choice;
+the study's runs of that method read their settings from it (`merged`).
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ import numpy as np
 
 from natgrad.study import methods
 
-RULE = ("lowest mean final validation error over the pilot seeds (NaN never chosen; first point "
-        "in grid order on a tie)")
+RULE = ("points with a diverged pilot run are ineligible; of the rest, the lowest mean validation "
+        "error (at the reported evaluation) over the pilot seeds; first point in grid order on a tie")
 #: The keys of a method's entry besides its kind's hyper-parameters that a grid may vary.
 GRID_RUN_KEYS = ("updates", "batch_size")
 
@@ -37,7 +41,7 @@ def tunable(kind):
     return GRID_RUN_KEYS + methods.HYPER_KEYS[kind]
 
 
-def tuned_hyper(method, hyper, grid, tune_seeds, seeds):
+def tuned_hyper(method, hyper, grid, tune_seeds, seeds, reported_at):
     """`method`'s spec entry once tuned: its fixed keys and, instead of the tuned ones, `tune`."""
     where = f"overfitting.tune.{method}"
     if hyper is None:
@@ -52,7 +56,7 @@ def tuned_hyper(method, hyper, grid, tune_seeds, seeds):
                               "(overfitting.seeds): pilot seeds must be others")
     fixed = {k: v for k, v in hyper.items() if k not in grid}
     return {**fixed, "tune": {"method": method, "grid": dict(sorted(grid.items())),
-                              "seeds": list(tune_seeds)}}
+                              "seeds": list(tune_seeds), "reported_at": reported_at}}
 
 
 def at_settings_of(kind, source, source_hyper):
@@ -85,14 +89,16 @@ def pilot_spec(job_spec, method, settings):
     return {**job_spec, "methods": {method: {**hyper, **settings}}}
 
 
-def choose(errors):
-    """Index of the point with the lowest mean over seeds of `errors` (points × seeds); NaN means
-    a diverged run, never chosen; ties go to the first point."""
+def choose(errors, diverged):
+    """Index of the eligible point (no run of it `diverged`, points × seeds) with the lowest mean
+    over seeds of `errors` (points × seeds; a NaN error makes a point ineligible too); ties go to
+    the first point."""
     errors = np.asarray(errors, np.float64)
-    means = np.where(np.isnan(errors).any(axis=1), np.inf, errors.mean(axis=1))
-    if not np.isfinite(means).any():
-        raise ValueError("every point of the grid diverged")
-    return int(np.argmin(means))
+    eligible = ~(np.asarray(diverged, bool).any(axis=1) | np.isnan(errors).any(axis=1))
+    if not eligible.any():
+        raise ValueError("every point of the grid has a diverged pilot run: extend the grid "
+                         "towards smaller steps")
+    return int(np.argmin(np.where(eligible, errors.mean(axis=1), np.inf)))
 
 
 def _numeric(value):
@@ -106,25 +112,33 @@ def edge_keys(grid, settings):
             and settings[k] in (min(values), max(values))]
 
 
-def record(experiment, method, tune, errors, train_ce):
-    """The tune record: every point's validation errors (points × pilot seeds), the choice."""
+def record(experiment, method, tune, errors, train_ce, max_train_ce, diverged):
+    """The tune record: every point's validation errors and training cross-entropies at the
+    reported evaluation, largest training cross-entropies, diverged runs (each points × pilot
+    seeds), its eligibility and the choice."""
     grid = tune["grid"]
     grid_points = points(grid)
-    best = choose(errors)
+    best = choose(errors, diverged)
     chosen = grid_points[best]
+    floats = lambda row: [float(x) for x in row]  # noqa: E731
     return {"experiment": experiment, "method": method, "rule": RULE, "grid": grid,
-            "seeds": list(tune["seeds"]), "chosen": chosen, "at_edge": edge_keys(grid, chosen),
-            "points": [{"settings": p, "validation_errors": [float(e) for e in err],
-                        "train_ce": [float(c) for c in ce]}
-                       for p, err, ce in zip(grid_points, np.asarray(errors), np.asarray(train_ce))]}
+            "seeds": list(tune["seeds"]), "reported_at": tune["reported_at"], "chosen": chosen,
+            "at_edge": edge_keys(grid, chosen),
+            "points": [{"settings": p, "validation_errors": floats(err), "train_ce": floats(ce),
+                        "max_train_ce": floats(peak), "diverged": [bool(d) for d in div],
+                        "eligible": not any(div) and not np.isnan(err).any()}
+                       for p, err, ce, peak, div in zip(
+                           grid_points, np.asarray(errors, np.float64), np.asarray(train_ce),
+                           np.asarray(max_train_ce), np.asarray(diverged, bool))]}
 
 
 def merged(hyper, record):
     """A tuned spec entry with the record's choice in place of `tune` (only the keys its kind
     reads: a method run at another's settings takes the shared ones) and `tuned`, what chose it."""
-    if record["grid"] != hyper["tune"]["grid"] or record["seeds"] != hyper["tune"]["seeds"]:
+    if any(record[k] != hyper["tune"][k] for k in ("grid", "seeds", "reported_at")):
         raise ValueError(f"tune record of {record['method']} is for grid {record['grid']} on seeds "
-                         f"{record['seeds']}, not the job's {hyper['tune']}")
+                         f"{record['seeds']} at {record['reported_at']}, not the job's "
+                         f"{hyper['tune']}")
     keys = tunable(hyper.get("kind", record["method"]))
     out = {k: v for k, v in hyper.items() if k != "tune"}
     out.update({k: v for k, v in record["chosen"].items() if k in keys})
@@ -142,6 +156,9 @@ def rows(record):
         row.update({f"valid_error_seed{s}": e for s, e in zip(record["seeds"], errors)})
         row["valid_error_mean"] = float(np.mean(errors)) if errors else math.nan
         row["train_ce_mean"] = float(np.mean(p["train_ce"])) if p["train_ce"] else math.nan
+        row.update({f"max_train_ce_seed{s}": c for s, c in zip(record["seeds"], p["max_train_ce"])})
+        row["eligible"] = p["eligible"]
+        row["reported_at"] = record["reported_at"]
         row["chosen"] = p["settings"] == record["chosen"]
         row["at_edge"] = row["chosen"] and bool(record["at_edge"])
         row["edge_keys"] = " ".join(record["at_edge"]) if row["chosen"] else ""
