@@ -323,6 +323,34 @@ def test_the_natural_gradient_methods_of_an_experiment_share_one_step_rule():
         registry.resolve(raw)
 
 
+@pytest.mark.parametrize("method", ["msgd", "adam"])
+def test_vmapped_seeds_follow_the_runs_of_one_seed_each(method, tmp_path):
+    """Two seeds (each its own split) as one vmapped program end where two single runs end, to
+    float rounding; each run's wall time is its share of the group's; a resumed group ends as an
+    uninterrupted one."""
+    x, y = tiny_images()
+    datas = [split.restrict(x, y, SIZES, seed=s) for s in (0, 1)]
+    spec = tiny_spec((method,))
+    group = loop.train_seeds(spec, method, [0, 1], datas)
+    for s, run in zip((0, 1), group):
+        single = loop.train(spec, method, s, datas[s])
+        assert run.attrs["seed"] == s and run.attrs["vmapped_seeds"] == 2
+        for key in ("train_ce", "valid_error", "test_error"):
+            np.testing.assert_allclose(run[key].values, single[key].values, rtol=1e-4, atol=1e-5)
+    ckpt = tmp_path / "group.npz"
+    loop.train_seeds(spec, method, [0, 1], datas, checkpoint=str(ckpt))  # leaves the last but one
+    messages = []
+    resumed = loop.train_seeds(spec, method, [0, 1], datas, log=messages.append,
+                               checkpoint=str(ckpt))
+    assert any("resumed" in m for m in messages)
+    for full, again in zip(group, resumed):
+        np.testing.assert_array_equal(full["train_ce"].values, again["train_ce"].values)
+        np.testing.assert_array_equal(full["test_error"].values, again["test_error"].values)
+    with pytest.raises(ValueError, match="one seed per job"):
+        from natgrad.study.overfitting.runner import VmappedRunner
+        VmappedRunner("ng_same_batch", HYPER["ng_same_batch"], None, datas)
+
+
 @pytest.mark.parametrize("ce, expected", [
     ([2.3, 1.0, 0.5, 0.01], False),
     ([2.3, 2.3, 1.0], False),  # level with its start is not above it

@@ -8,7 +8,8 @@ OVERFITTING_PLAN = overfitting_plan.Plan.of(config)
 
 
 rule overfitting_train:
-    """One (method, seed) run; retried after a failure or preemption, it resumes from its checkpoint."""
+    """One (method, seeds) job: one seed, or a first-order method's seeds vmapped; retried after a
+    failure or preemption, it resumes from its checkpoint."""
     input:
         unpack(OVERFITTING_PLAN.tune_record),
         data=lambda wc: list(dataset_files(OVERFITTING_PLAN.experiments[wc.experiment]["dataset"], config["datasets"]).values()),
@@ -17,8 +18,9 @@ rule overfitting_train:
     params:
         spec=lambda wc: as_json(OVERFITTING_PLAN.spec(wc)),
         datasets=lambda wc: as_json(datasets_entry(config, OVERFITTING_PLAN.experiments[wc.experiment]["dataset"])),
-        store=lambda wc, output: stores(output)[0],
-        checkpoint="results/{stage}/checkpoints/{experiment}-{method}-{key}-seed{seed}.npz",
+        stores=lambda wc, output: overfitting_plan.store_paths(output),
+        seeds=lambda wc: " ".join(str(s) for s in overfitting_plan.group_of(wc.seeds)),
+        checkpoint="results/{stage}/checkpoints/{experiment}-{method}-{key}-seeds{seeds}.npz",
         compile_cache=COMPILE_CACHE,
         tuned=lambda wc, input: f"--tuned {input.tuned}" if "tuned" in input.keys() else "",
         code=code_digest("overfitting_train"),
@@ -27,17 +29,17 @@ rule overfitting_train:
         experiment="[A-Za-z0-9_]+",
         method="[a-z_]+",
         key="[0-9a-f]+",
-        seed="[0-9]+",
+        seeds="[0-9]+(_[0-9]+)*",
     threads: TRAIN_JOB["threads"]
     resources:
         **TRAIN_JOB["resources"],
     retries: TRAIN_JOB["retries"]
     log:
-        "results/logs/{stage}/{experiment}/{method}-{key}-seed{seed}.log",
+        "results/logs/{stage}/{experiment}/{method}-{key}-seeds{seeds}.log",
     shell:
         "python -m natgrad.study overfitting train --experiment {wildcards.experiment}"
-        " --method {wildcards.method} --seed {wildcards.seed}"
-        " --spec {params.spec:q} --datasets {params.datasets:q} --out {params.store}"
+        " --method {wildcards.method} --seeds {params.seeds}"
+        " --spec {params.spec:q} --datasets {params.datasets:q} --out {params.stores}"
         " --checkpoint {params.checkpoint} --compile-cache {params.compile_cache} {params.tuned}"
         " --verbose 2> {log}"
 
@@ -48,7 +50,7 @@ rule overfitting_aggregate:
     output:
         touch(overfitting_plan.STORE),
     params:
-        runs=lambda wc, input: stores(input),
+        runs=lambda wc, input: overfitting_plan.store_paths(input),
         store=lambda wc, output: stores(output)[0],
         reported_at=lambda wc: OVERFITTING_PLAN.reported_at[wc.experiment],
     wildcard_constraints:
@@ -129,7 +131,7 @@ rule tune_choose:
         overfitting_plan.RECORD,
     params:
         tune=lambda wc: as_json(OVERFITTING_PLAN.specs["overfitting", wc.experiment, wc.method, wc.key]["methods"][wc.method]["tune"]),
-        runs=lambda wc, input: stores(input),
+        runs=lambda wc, input: overfitting_plan.store_paths(input),
         code=code_digest("overfitting_train"),
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",

@@ -1,7 +1,8 @@
 """`natgrad-study overfitting <command>`: what the workflow's overfitting rules run.
 
-- `train`: one (method, seed) job; writes its learning curves as a Zarr store (a tuned method
-  takes its settings from its tune record, `--tuned`).
+- `train`: one (method, seeds) job (several seeds only for a vmappable first-order method);
+  writes each seed's learning curves as a Zarr store (a tuned method takes its settings from its
+  tune record, `--tuned`).
 - `tune`: a tuned method's record (the choice and every point's validation errors) from its pilot
   runs; `tune-table`: the records of one experiment as one CSV.
 - `aggregate`: the jobs' stores of one experiment into one Dataset store.
@@ -33,12 +34,16 @@ def _train(args):
 
         with open(args.tuned) as f:
             spec["methods"][args.method] = tune.merged(hyper, json.load(f))
-    data = loop.load_data(spec, json.loads(args.datasets), args.seed)
+    if len(args.out) != len(args.seeds):
+        sys.exit(f"{len(args.seeds)} seeds but {len(args.out)} --out stores: one store per seed")
+    datas = [loop.load_data(spec, json.loads(args.datasets), seed) for seed in args.seeds]
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
-    ds = loop.train(spec, args.method, args.seed, data, log=log, checkpoint=args.checkpoint)
-    ds.attrs.update({"experiment": args.experiment, "dataset": spec["dataset"],
-                     "split_sizes": json.dumps(data.sizes())})
-    stores.write_zarr(ds, args.out, config=spec)
+    runs = loop.train_seeds(spec, args.method, args.seeds, datas, log=log,
+                            checkpoint=args.checkpoint)
+    for ds, data, out in zip(runs, datas, args.out):
+        ds.attrs.update({"experiment": args.experiment, "dataset": spec["dataset"],
+                         "split_sizes": json.dumps(data.sizes())})
+        stores.write_zarr(ds, out, config=spec)
     if args.checkpoint:
         from natgrad.study import checkpoints
 
@@ -130,13 +135,14 @@ def parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train one method with one seed")
+    t = sub.add_parser("train", help="train one method with one seed (or a first-order method's "
+                       "seeds, vmapped)")
     t.add_argument("--experiment", required=True)
     t.add_argument("--spec", required=True, help="the job's spec, JSON (spec.job_spec)")
     t.add_argument("--datasets", required=True, help="the config's datasets: section, JSON")
     t.add_argument("--method", required=True)
-    t.add_argument("--seed", type=int, required=True)
-    t.add_argument("--out", required=True, help="Zarr store to write")
+    t.add_argument("--seeds", type=int, nargs="+", required=True)
+    t.add_argument("--out", nargs="+", required=True, help="the Zarr store of each seed")
     t.add_argument("--checkpoint", help="checkpoint file (resumed when it holds this job's state)")
     t.add_argument("--compile-cache", help="JAX persistent compilation cache directory (shared "
                    "by the jobs: the seeds of one method compile the same programs)")

@@ -113,47 +113,66 @@ def train(spec, method, seed, data, log=None, checkpoint=None):
     checkpoint: a file written after every evaluation and resumed when it holds these settings'
     state (the run then ends with exactly the numbers of an uninterrupted one).
     """
+    return train_seeds(spec, method, [seed], [data], log, checkpoint)[0]
+
+
+def train_seeds(spec, method, seeds, datas, log=None, checkpoint=None):
+    """Train `method` with each of `seeds` on its own restricted data (`datas`, in order); one
+    learning-curve Dataset per seed. Several seeds run as one vmapped program (first-order kinds,
+    `runner.VMAPPED_KINDS`): each seed's `wall_time` is then the group's divided by the number of
+    seeds (what one run cost) and its attribute `vmapped_seeds` says how many shared the program.
+    checkpoint: as `train`'s, for the whole group."""
     log = log or (lambda _: None)
     hyper = dict(spec["methods"][method])
-    model = build_model(spec["model"], data.num_classes)
-    k_init, k_method, k_run = jax.random.split(jax.random.key(seed), 3)
+    model = build_model(spec["model"], datas[0].num_classes)
+    keys = [jax.random.split(jax.random.key(seed), 3) for seed in seeds]
     # one compiled program, not an eager op-by-op initialisation (seconds for a convnet)
-    params = jax.jit(model.init)(k_init, jnp.asarray(data.x_train[:1]))
-    runner = make_runner(spec_lib.kind_of(method, hyper), hyper, model, device_data(data))
-    state = runner.init(params, k_method)
-    evaluate = Evaluator(model, data)
+    init = jax.jit(model.init)
+    params = [init(k[0], jnp.asarray(d.x_train[:1])) for k, d in zip(keys, datas)]
+    runner = make_runner(spec_lib.kind_of(method, hyper), hyper, model,
+                         [device_data(d) for d in datas])
+    carry = runner.init(params, [k[1] for k in keys])
+    k_run = keys[0][2] if len(seeds) == 1 else jnp.stack([k[2] for k in keys])
+    evaluators = [Evaluator(model, d) for d in datas]
+
+    def evaluate(carry):
+        return [e(p) for e, p in zip(evaluators, runner.params(carry))]
 
     points = spec_lib.eval_points(spec, method)
     compile_start = time.perf_counter()
-    runner.compile(params, state, k_run)
-    evaluate(params)
+    runner.compile(carry, k_run)
+    evaluate(carry)
     compile_seconds = time.perf_counter() - compile_start
 
-    fingerprint = settings_digest({"spec": spec, "method": method, "seed": seed})
-    resumed = None if checkpoint is None else checkpoints.load(
-        checkpoint, fingerprint, (params, state), log)
+    identity = {"seed": seeds[0]} if len(seeds) == 1 else {"seeds": list(seeds)}
+    fingerprint = settings_digest({"spec": spec, "method": method, **identity, "columns": COLUMNS})
+    resumed = None if checkpoint is None else checkpoints.load(checkpoint, fingerprint, carry, log)
     if resumed is None:
-        rows = [{"update": 0, "wall_time": 0.0, "rejected": 0, **evaluate(params)}]
+        rows = [[{"update": 0, "wall_time": 0.0, "rejected": 0, **m}] for m in evaluate(carry)]
     else:
-        _, (params, state), extra = resumed
-        rows = [dict(zip(COLUMNS, row)) for row in extra["rows"].tolist()]
-        log(f"resumed from {checkpoint} at update {int(rows[-1]['update'])}")
-    for a, b in zip(points[len(rows) - 1:-1], points[len(rows):]):
+        _, carry, extra = resumed
+        rows = [[dict(zip(COLUMNS, row)) for row in seed_rows] for seed_rows in
+                extra["rows"].reshape(len(seeds), -1, len(COLUMNS)).tolist()]
+        log(f"resumed from {checkpoint} at update {int(rows[0][-1]['update'])}")
+    for a, b in zip(points[len(rows[0]) - 1:-1], points[len(rows[0]):]):
         start = time.perf_counter()
-        params, state, rejected = runner.run(params, state, k_run, a, b - a)
-        jax.block_until_ready(params)
-        wall = rows[-1]["wall_time"] + time.perf_counter() - start
-        rows.append({"update": b, "wall_time": wall, "rejected": rows[-1]["rejected"] + int(rejected),
-                     **evaluate(params)})
-        log(f"{method} seed {seed} update {b}/{points[-1]}: train CE {rows[-1]['train_ce']:.4g}, "
-            f"test error {rows[-1]['test_error']:.2f} %, {wall:.1f} s")
+        carry, rejected = runner.run(carry, k_run, a, b - a)
+        jax.block_until_ready(carry)
+        seconds = (time.perf_counter() - start) / len(seeds)
+        for seed, seed_rows, r, metrics in zip(seeds, rows, rejected, evaluate(carry)):
+            seed_rows.append({"update": b, "wall_time": seed_rows[-1]["wall_time"] + seconds,
+                              "rejected": seed_rows[-1]["rejected"] + int(r), **metrics})
+            log(f"{method} seed {seed} update {b}/{points[-1]}: train CE "
+                f"{metrics['train_ce']:.4g}, test error {metrics['test_error']:.2f} %, "
+                f"{seed_rows[-1]['wall_time']:.1f} s")
         if checkpoint is not None and b < points[-1]:
-            checkpoints.save(checkpoint, fingerprint, b, (params, state),
-                             {"rows": np.array([[r[c] for c in COLUMNS] for r in rows])})
-    return _curves(rows, method, seed, points[-1], compile_seconds)
+            checkpoints.save(checkpoint, fingerprint, b, carry, {"rows": np.array(
+                [[[r[c] for c in COLUMNS] for r in seed_rows] for seed_rows in rows])})
+    return [_curves(seed_rows, method, seed, points[-1], compile_seconds, len(seeds))
+            for seed, seed_rows in zip(seeds, rows)]
 
 
-def _curves(rows, method, seed, updates, compile_seconds):
+def _curves(rows, method, seed, updates, compile_seconds, vmapped_seeds):
     import xarray as xr
 
     ds = xr.Dataset(
@@ -163,7 +182,8 @@ def _curves(rows, method, seed, updates, compile_seconds):
     ds["update"].attrs.update(long_name="updates done", units="1")
     ds.attrs.update({
         "method": method, "seed": int(seed), "updates": int(updates),
-        "compile_seconds": compile_seconds, "diverged": int(diverged(ds["train_ce"].values)),
+        "compile_seconds": compile_seconds, "vmapped_seeds": int(vmapped_seeds),
+        "diverged": int(diverged(ds["train_ce"].values)),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
     })

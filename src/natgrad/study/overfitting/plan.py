@@ -5,6 +5,10 @@ A training run is a study run (stage `overfitting`) or a pilot run of the tune s
 every grid point of a tuned method on the pilot seeds), stored at a path keyed by a digest of its
 spec, so other settings write beside the old results. A tuned method's study runs read the tune
 record of the method whose settings they take.
+
+A training job trains one seed, or several seeds of a first-order method as one vmapped program
+(`overfitting.seeds_per_job`, `natgrad.study.overfitting.runner.VMAPPED_KINDS`); its output is
+the marker `seeds<s>_<s>....done` beside one store per seed, `seed<s>.zarr` (`store_paths`).
 """
 from __future__ import annotations
 
@@ -13,11 +17,39 @@ import dataclasses
 from natgrad.study.config import datasets_entry
 from natgrad.study.overfitting import spec as spec_lib
 from natgrad.study.overfitting import tune as tune_lib
+from natgrad.study.overfitting.runner import VMAPPED_KINDS
 from natgrad.study.provenance import settings_digest
 
 RESULTS = "results/overfitting"
 TUNE = "results/tune"
-RUN = "results/{stage}/{experiment}/runs/{method}-{key}/seed{seed}.zarr.done"
+RUN = "results/{stage}/{experiment}/runs/{method}-{key}/seeds{seeds}.done"
+STORE_OF_SEED = "seed{seed}.zarr"
+
+
+def seed_groups(kind, seeds, per_job):
+    """The seeds of one job each: `per_job` at a time for a vmappable kind, else one."""
+    size = per_job if kind in VMAPPED_KINDS else 1
+    return [list(seeds[i:i + size]) for i in range(0, len(seeds), size)]
+
+
+def run_marker(stage, experiment, method, key, group):
+    """The output marker of the job training the seeds `group`."""
+    return RUN.format(stage=stage, experiment=experiment, method=method, key=key,
+                      seeds="_".join(str(s) for s in group))
+
+
+def group_of(seeds):
+    """The seeds of a job from its `seeds` wildcard ("0_1_2")."""
+    return [int(s) for s in seeds.split("_")]
+
+
+def store_paths(markers):
+    """The run stores behind job markers, one per seed, in order."""
+    out = []
+    for marker in markers:
+        folder, _, name = str(marker).rpartition("/seeds")
+        out += [f"{folder}/{STORE_OF_SEED.format(seed=s)}" for s in group_of(name[:-len(".done")])]
+    return out
 STORE = f"{RESULTS}/{{experiment}}/runs.zarr.done"
 RECORD = f"{TUNE}/{{experiment}}/{{method}}-{{key}}.json"
 
@@ -28,7 +60,8 @@ class Plan:
 
     `specs`: `{(stage, experiment, method, key): spec}` of every run; `runs`: `{experiment: [study
     run stores]}`; `pilots`: `{(experiment, method): [pilot run stores]}` of each tuned method;
-    `records`: `{(experiment, method): tune record}`; `reported_at`: `{experiment: the evaluation
+    `records`: `{(experiment, method): tune record}` (runs and pilots as job markers, several seeds
+    to a marker where jobs vmap them); `reported_at`: `{experiment: the evaluation
     its table and claims read}`."""
 
     experiments: dict
@@ -41,6 +74,7 @@ class Plan:
     @classmethod
     def of(cls, config):
         section = config["overfitting"]
+        per_job = section.get("seeds_per_job", 1)
         experiments = spec_lib.experiments(section)
         specs, runs, pilots, records = {}, {}, {}, {}
         for name, experiment in experiments.items():
@@ -49,8 +83,9 @@ class Plan:
                 job = spec_lib.job_spec(section, name, m)
                 key = settings_digest([job, datasets_entry(config, job["dataset"])])
                 specs["overfitting", name, m, key] = job
-                runs[name] += [RUN.format(stage="overfitting", experiment=name, method=m, key=key,
-                                          seed=s) for s in experiment["seeds"]]
+                kind = spec_lib.kind_of(m, job["methods"][m])
+                runs[name] += [run_marker("overfitting", name, m, key, group)
+                               for group in seed_groups(kind, experiment["seeds"], per_job)]
                 tune = job["methods"][m].get("tune")
                 if tune and tune["method"] == m:
                     records[name, m] = RECORD.format(experiment=name, method=m, key=key)
@@ -59,9 +94,8 @@ class Plan:
                         pilot = tune_lib.pilot_spec(job, m, settings)
                         pilot_key = settings_digest([pilot, datasets_entry(config, pilot["dataset"])])
                         specs["tune", name, m, pilot_key] = pilot
-                        pilots[name, m] += [RUN.format(stage="tune", experiment=name, method=m,
-                                                       key=pilot_key, seed=s)
-                                            for s in tune["seeds"]]
+                        pilots[name, m] += [run_marker("tune", name, m, pilot_key, group)
+                                            for group in seed_groups(kind, tune["seeds"], per_job)]
         reported_at = {name: spec_lib.reported_at(section, name) for name in experiments}
         return cls(experiments, specs, runs, pilots, records, reported_at)
 
