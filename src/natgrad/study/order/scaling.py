@@ -16,12 +16,18 @@ COLUMNS = ("stream_length", "level_kind") + frontier.LEVEL_COLUMNS
 MSGD_RATE, COMMON_ERROR = "msgd_rate", "common_error"
 
 
-def rows(store, common=()):
-    """The table's rows of one aggregated store: every (segment, MSGD grid point) level, then every
-    (segment, validation error of `common`) level."""
+def methods(store):
+    """(MSGD's name, NG's name) of an aggregated store; raises ValueError when one is missing."""
     msgd, ng = frontier.store_methods(store)
     if msgd is None or ng is None:
         raise ValueError("the order store needs an MSGD and a natural-gradient method")
+    return msgd, ng
+
+
+def rows(store, common=()):
+    """The table's rows of one aggregated store: every (segment, MSGD grid point) level, then every
+    (segment, validation error of `common`) level."""
+    msgd, ng = methods(store)
     length = int(json.loads(store.attrs["config"])["online_samples"])
     kinds = ((MSGD_RATE, frontier.store_levels(store, ng, msgd)),
              (COMMON_ERROR, frontier.error_levels(store, ng, msgd, common)))
@@ -33,6 +39,8 @@ def table(stores):
     """The scaling table (a DataFrame with `COLUMNS`) of several aggregated order stores."""
     import pandas as pd
 
+    for store in stores:
+        methods(store)
     common = frontier.common_errors(stores)
     df = pd.DataFrame([r for store in stores for r in rows(store, common)], columns=list(COLUMNS))
     parts = [df[df["level_kind"] == kind].sort_values([by, "segment", "stream_length"])
