@@ -131,6 +131,29 @@ def test_mde_is_the_effect_a_paired_t_test_detects_with_80_percent_power():
     assert math.isnan(mde(sd, 1)) and math.isnan(mde(math.nan, 5))
 
 
+def test_a_failing_row_shows_its_decisive_comparison_a_passing_row_its_weakest():
+    # C2: NG-unlabeled 0.3 better than NG-same batch (holds) and 0.5 worse than NG-different batch
+    # (fails): the claim fails, and its row shows the failing comparison, whose interval lies
+    # below zero, not the passing one's above zero
+    ds = overfitting_store({"ng_unlabeled": 4.6 + NOISE, "ng_different_batch": 4.1 + NOISE[::-1],
+                            "ng_same_batch": 4.9 + NOISE[::-1]}, {})
+    c2 = next(r for r in table.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
+    d = 4.1 + NOISE[::-1] - 4.6 - NOISE
+    assert c2["verdict"] == verdict.FAILS and c2["shown"] == table.DECISIVE
+    assert (c2["ci_low"], c2["ci_high"]) == pytest.approx((paired(d).low, paired(d).high))
+    assert c2["ci_high"] < 0 and "vs ng_different_batch" in c2["our_value"]
+    # both hold: the row shows the one with the lower bound (NG-different batch, 0.2 better)
+    ds = overfitting_store({"ng_unlabeled": 4.6 + NOISE, "ng_different_batch": 4.8 + NOISE[::-1],
+                            "ng_same_batch": 5.6 + NOISE[::-1]}, {})
+    c2 = next(r for r in table.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
+    assert c2["verdict"] == verdict.HOLDS and c2["shown"] == table.WEAKEST
+    assert 0 < c2["ci_low"] < 0.3 and "vs ng_different_batch" in c2["our_value"]
+    # one comparison: the only one
+    c1 = table.restricted_mnist_claims(overfitting_store({"msgd": 5.2 + NOISE,
+                                                          "ng_unlabeled": 4.6 + NOISE}, {}))[0]
+    assert c1["shown"] == table.ONLY
+
+
 def test_a_choice_at_the_edge_of_its_grid_is_flagged_in_the_row_that_uses_it():
     ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE}, {})
     tuned = {"tuned": {"method": "msgd", "chosen": {"batch_size": 250}, "at_edge": ["batch_size"],
@@ -179,13 +202,16 @@ def test_seeds_for_the_papers_effect_is_the_fewest_whose_mde_reaches_it():
     assert math.isnan(table.seeds_needed(0.5, 0.0)) and math.isnan(table.seeds_needed(np.nan, 1))
 
 
+IDS = ["C1", "C2", "C3", "C4", "C4-S", "C5", "C5-S", "C6", "C6-S", "C7", "C8", "C9"]
+
+
 def test_claims_without_their_results_are_not_run():
     ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_same_batch": 4.0 + NOISE}, {})
     rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
     assert {rows[c]["verdict"] for c in ("C1", "C2", "C3")} == {verdict.NOT_RUN}
     df = table.claims_table()
     assert list(df.columns) == list(table.COLUMNS)
-    assert list(df["claim_id"]) == [f"C{i}" for i in range(1, 10)]
+    assert list(df["claim_id"]) == IDS
     assert set(df["verdict"]) == {verdict.NOT_RUN}
 
 
@@ -229,8 +255,8 @@ def test_equivalence_claim_against_the_tolerance():
 def test_markdown_states_the_rule_and_every_claim():
     md = table.markdown(table.claims_table(), "made by a test")
     assert "95 % interval" in md and "made by a test" in md
-    assert "| verdict | paper_effect | mde | excludes_paper_effect |" in md
-    assert all(f"| C{i} |" in md for i in range(1, 10))
+    assert "| verdict | shown | paper_effect | mde | excludes_paper_effect |" in md
+    assert all(f"| {i} |" in md for i in IDS)
 
 
 def test_the_workflows_claims_table_decides_every_claim_from_the_tiny_study(tiny_study):
@@ -240,7 +266,7 @@ def test_the_workflows_claims_table_decides_every_claim_from_the_tiny_study(tiny
     import pandas as pd
 
     df = pd.read_csv(tiny_study / "results/claims/claims.csv")
-    assert list(df["claim_id"]) == [f"C{i}" for i in range(1, 10)]
+    assert list(df["claim_id"]) == IDS
     assert set(df["verdict"]) <= {"holds", "fails", "inconclusive", "not run"}
     assert df.set_index("claim_id").loc["C9", "verdict"] == "not run"
     assert (df.set_index("claim_id").loc[["C7", "C8"], "verdict"] != "not run").all()

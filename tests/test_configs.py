@@ -43,3 +43,15 @@ def test_scaling_is_the_reproduce_configs_order_experiment_at_three_lengths():
     # the full-length runs are the reproduce config's own: one set of jobs, aggregated once
     assert set(plan.jobs(reproduce)) <= set(plan.jobs(scaling))
     assert plan.runs(scaling, lengths[-1]) == plan.runs(reproduce, lengths[-1])
+
+
+def test_scaling_frontier_adds_rates_at_the_scaled_lengths_only():
+    reproduce = layered(ROOT / "workflow/configs/reproduce.yaml")
+    config = {**reproduce, "scaling": {"fractions": [0.5], "frontier": {"msgd": [0.4, 0.1]}}}
+    full, half = (cfg["frontier"] for cfg in plan.lengths(config).values())
+    assert full == reproduce["order"]["frontier"]
+    assert half["msgd"] == sorted({*map(float, full["msgd"]), 0.4})
+    assert half["ng"] == full["ng"]
+    bad = {**reproduce, "scaling": {"fractions": [0.5], "frontier": {"adam": [0.4]}}}
+    with pytest.raises(spec.OrderConfigError, match="scaling.frontier.adam"):
+        plan.lengths(bad)

@@ -69,6 +69,9 @@ def test_figures_exist(study):
         path = workdir / f"results/order/figures/{name}.png"
         assert path.stat().st_size > 1000
     assert (workdir / "results/order/variance.csv").read_text().startswith("method,learning_rate,segment,variance")
+    levels = (workdir / "results/order/levels.csv").read_text()
+    assert levels.startswith("segment,matched_level,matched_error,ratio,ci_low,ci_high,n,bracketed,"
+                             "bracket_gap,wide_bracket\n")
 
 
 def test_second_run_does_nothing(study):

@@ -90,6 +90,7 @@ rule order_aggregate:
     output:
         store=touch(order_plan.STORE),
         table=report(order_plan.TABLE, caption="../report/order_table.rst", category="Order robustness (figure 3)"),
+        levels=report(order_plan.LEVELS, caption="../report/order_levels.rst", category="Order robustness (figure 3)"),
     params:
         # what can change the numbers: not the figures, checkpoints or vmapping
         config=lambda wc: as_json(order_plan.numbers_config(config, order_plan.samples_of(config, wc.length))),
@@ -105,7 +106,7 @@ rule order_aggregate:
         "results/logs/order/aggregate{length}.log",
     shell:
         "python -m natgrad.study order aggregate --runs {params.runs} --config {params.config:q}"
-        " --out {params.store} --table {output.table} 2> {log}"
+        " --out {params.store} --table {output.table} --levels {output.levels} 2> {log}"
 
 
 rule order_figures:

@@ -20,12 +20,16 @@ from natgrad.study.statistics import Comparison, mde, paired
 #: gives none); `mde`: the minimum detectable effect at 80 % power for the row's n and paired sd;
 #: `excludes_paper_effect`: the interval lies wholly on one side of `paper_effect` (empty: no
 #: interval or no paper effect). They read an interval, the verdict rule ignores them.
+#: `shown`: which of a row's comparisons its interval is: `decisive` (a failing claim: the one whose
+#: interval lies furthest on the other side), `weakest` (any other claim of several comparisons:
+#: the one with the least support), `only` (a claim of one comparison); empty without an interval.
 #: `seeds_for_paper_effect`: how many seeds a paired t comparison needs for `mde` to reach the paper's
 #: effect at the row's measured sd. `reported_at`: the evaluation of each run a table-1 claim reads;
 #: `diverged_runs`: the runs it rests on whose training cross-entropy rose above its start.
 COLUMNS = ("claim_id", "claim", "paper_value", "our_value", "ci_low", "ci_high", "n", "test",
-           "p_value", "verdict", "paper_effect", "mde", "excludes_paper_effect",
+           "p_value", "verdict", "shown", "paper_effect", "mde", "excludes_paper_effect",
            "seeds_for_paper_effect", "reported_at", "diverged_runs")
+DECISIVE, WEAKEST, ONLY = "decisive", "weakest", "only"
 MAX_SEEDS = 10_000
 PAIRED_T = "paired t over seeds, 95 % interval of the difference"
 EQUIVALENCE_TOLERANCE = 1e-10
@@ -61,11 +65,11 @@ def seeds_needed(sd, effect):
 
 
 def _row(claim_id, claim, paper_value, our_value="", comparison=None, test="", verdict=v.NOT_RUN,
-         paper_effect=math.nan, reported_at="", diverged_runs=""):
+         paper_effect=math.nan, shown="", reported_at="", diverged_runs=""):
     c = comparison or Comparison(math.nan, math.nan, math.nan, 0, math.nan)
     return {"claim_id": claim_id, "claim": claim, "paper_value": paper_value,
             "our_value": our_value, "ci_low": c.low, "ci_high": c.high, "n": c.n, "test": test,
-            "p_value": c.p_value, "verdict": verdict, "paper_effect": paper_effect,
+            "p_value": c.p_value, "verdict": verdict, "shown": shown, "paper_effect": paper_effect,
             "mde": mde(c.sd, c.n), "excludes_paper_effect": excludes(c.low, c.high, paper_effect),
             "seeds_for_paper_effect": seeds_needed(c.sd, paper_effect),
             "reported_at": reported_at, "diverged_runs": diverged_runs}
@@ -108,14 +112,30 @@ def _weakest(named):
     return min(named, key=lambda nc: (nc[1].low if math.isfinite(nc[1].low) else -math.inf))
 
 
+def _decisive(named):
+    """Of several (name, Comparison) that fail, the one furthest on the other side (lowest upper
+    bound)."""
+    return min(named, key=lambda nc: nc[1].high)
+
+
+def _shown(named, verdicts, verdict):
+    """(name, Comparison, `shown`) a row of several comparisons shows for its `verdict`."""
+    if len(named) == 1:
+        return (*named[0], ONLY)
+    if verdict == v.FAILS:
+        return (*_decisive([nc for nc, x in zip(named, verdicts) if x == v.FAILS]), DECISIVE)
+    return (*_weakest(named), WEAKEST)
+
+
 def _comparison_row(claim_id, claim, paper_value, named, describe, paper_effects=None):
     """A row from one or more named comparisons that must all hold; `paper_effects`: the paper's
-    difference of each named comparison (the row shows the weakest's)."""
+    difference of each named comparison (the row shows the `_shown` one's)."""
     verdicts = [v.sign_verdict(c) for _, c in named]
-    name, weakest = _weakest(named)
-    return _row(claim_id, claim, paper_value, describe(name, weakest), weakest, PAIRED_T
+    verdict = v.all_of(verdicts)
+    name, comparison, shown = _shown(named, verdicts, verdict)
+    return _row(claim_id, claim, paper_value, describe(name, comparison), comparison, PAIRED_T
                 + ("" if len(named) == 1 else f"; all {len(named)} comparisons must hold"),
-                v.all_of(verdicts), (paper_effects or {}).get(name, math.nan))
+                verdict, (paper_effects or {}).get(name, math.nan), shown)
 
 
 def _edges(store, used):
@@ -159,7 +179,7 @@ def restricted_mnist_claims(store):
         rows.append(f.row(_comparison_row(
             "C2", claim, "4.63 % vs 4.89 % and 4.91 %", named,
             lambda n, c: f"{err('ng_unlabeled')} vs {err(rivals[0])}, {err(rivals[1])} ({at}); "
-                         f"weakest: vs {n}, difference {c.mean:.2f} points{edges}",
+                         f"shown: vs {n}, difference {c.mean:.2f} points{edges}",
             {m: PAPER_EFFECTS[m] for m in rivals}), used))
     else:
         rows.append(_row("C2", claim, "4.63 % vs 4.89 % and 4.91 %"))
@@ -189,45 +209,45 @@ def _level_name(level):
 
 
 def _levels_note(levels, counted):
+    from natgrad.study.order.frontier import WIDE_BRACKET
+
     skipped = [_level_name(lv) for lv in levels if not lv.bracketed]
+    wide = [f"{_level_name(lv)} ({lv.widest_gap:.1f})" for lv in counted if lv.wide]
     return (f"{len(counted)} of {len(levels)} matched levels bracketed by NG's grid for every seed"
-            + (f" (not bracketed: {'; '.join(skipped)})" if skipped else ""))
+            + (f" (not bracketed: {'; '.join(skipped)})" if skipped else "")
+            + (f"; NG's bracketing pair more than {WIDE_BRACKET:g} points apart at: "
+               f"{'; '.join(wide)}" if wide else ""))
 
 
-def order_claims(store):
-    """C4-C6 from the order experiment's aggregated store (None: not run), on the frontier.
+ORDER_CLAIMS = {
+    "C4": ("figure 3: NG's held-out output variance < MSGD's at every resampled segment, at "
+           "matched validation error (frontier interpolation)", "NG below MSGD at all 10 segments"),
+    "C5": ("figure 3: for both methods the first segment induces more variance than the last "
+           "resampled one (at matched validation error)", "first > last for both"),
+    "C6": ("figure 3: NG's first-segment variance is of the magnitude of MSGD's last-segment "
+           f"variance (ratio in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}], at matched "
+           "validation error)", "about 1"),
+}
+#: The sensitivity rows' id suffix and what they change (`frontier.smooth_interpolate`).
+SENSITIVITY = ("-S", "sensitivity: NG read off a monotone cubic (PCHIP in log learning rate) "
+                     "through every grid point instead of the chord between the bracketing pair")
 
-    Every comparison is at matched validation error by the rule of `natgrad.study.order.frontier`:
-    at each MSGD grid point's final validation error (per seed and segment) NG's log variance is
-    interpolated between the NG grid points that bracket it; a level not bracketed for every seed
-    does not count; no level counted leaves the claim inconclusive."""
-    from natgrad.study.order import frontier
 
-    claims = {
-        "C4": ("figure 3: NG's held-out output variance < MSGD's at every resampled segment, at "
-               "matched validation error (frontier interpolation)", "NG below MSGD at all 10 segments"),
-        "C5": ("figure 3: for both methods the first segment induces more variance than the last "
-               "resampled one (at matched validation error)", "first > last for both"),
-        "C6": ("figure 3: NG's first-segment variance is of the magnitude of MSGD's last-segment "
-               f"variance (ratio in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}], at matched "
-               "validation error)", "about 1"),
-    }
-    msgd, ng = frontier.store_methods(store) if store is not None else (None, None)
-    if msgd is None or ng is None:
-        return [_row(cid, claim, paper) for cid, (claim, paper) in claims.items()]
-    levels = frontier.store_levels(store, ng, msgd)
+def _order_rows(levels, claims):
+    """The C4-C6 rows (ids and texts from `claims`) of one reading of the matched levels."""
+    (c4, c4_text), (c5, c5_text), (c6, c6_text) = claims.items()
     counted = [lv for lv in levels if lv.bracketed]
     note = _levels_note(levels, counted)
     if not counted:
         return [_row(cid, claim, paper, note, test="no matched level", verdict=v.INCONCLUSIVE)
                 for cid, (claim, paper) in claims.items()]
     rows = [_comparison_row(
-        "C4", claims["C4"][0], claims["C4"][1],
+        c4, *c4_text,
         [(_level_name(lv), paired(lv.log_difference)) for lv in counted],
         lambda n, c: "NG/MSGD variance ratio per level "
                      + ", ".join(f"{_level_name(lv)}: {math.exp(-np.mean(lv.log_difference)):.2f}"
                                  for lv in counted)
-                     + f"; weakest: {n}, log ratio MSGD/NG {c.mean:.3g}; {note}")]
+                     + f"; shown: {n}, log ratio MSGD/NG {c.mean:.3g}; {note}")]
     rows[0]["test"] = ("paired t over seeds on log var(MSGD) − log var(NG) at matched validation "
                        f"error; all {len(counted)} levels must hold")
     first, last = min(lv.segment for lv in levels), max(lv.segment for lv in levels)
@@ -236,9 +256,9 @@ def order_claims(store):
              for lv in levels if lv.segment == first
              and by_key[first, lv.reference_rate].bracketed and by_key[last, lv.reference_rate].bracketed]
     if not pairs or first == last:
-        rows += [_row(cid, claims[cid][0], claims[cid][1], "one segment, or no level bracketed at "
-                      "both the first and the last segment", verdict=v.INCONCLUSIVE)
-                 for cid in ("C5", "C6")]
+        rows += [_row(cid, *text, "one segment, or no level bracketed at both the first and the "
+                      f"last segment; {note}", verdict=v.INCONCLUSIVE)
+                 for cid, text in ((c5, c5_text), (c6, c6_text))]
         return rows
     named = []
     for a, b in pairs:
@@ -247,10 +267,10 @@ def order_claims(store):
         named.append((f"NG at MSGD lr {a.reference_rate:g}'s error",
                       paired(a.log_variance - b.log_variance)))
     rows.append(_comparison_row(
-        "C5", claims["C5"][0], claims["C5"][1], named,
+        c5, *c5_text, named,
         lambda n, c: f"first/last (segment {first + 1}/{last + 1}) variance ratio, geometric mean "
-                     f"over seeds: weakest {n} {math.exp(c.mean):.2f}; " + ", ".join(
-                         f"{nm} {math.exp(cm.mean):.2f}" for nm, cm in named)))
+                     f"over seeds: shown {n} {math.exp(c.mean):.2f}; " + ", ".join(
+                         f"{nm} {math.exp(cm.mean):.2f}" for nm, cm in named) + f"; {note}"))
     rows[-1]["test"] = ("paired t over seeds on the log variance, first − last segment, at "
                         f"matched levels; all {len(named)} comparisons must hold")
     ratios = []
@@ -260,15 +280,53 @@ def order_claims(store):
                                                     math.exp(log_ratio.high), log_ratio.n,
                                                     log_ratio.p_value, log_ratio.sd)))
     verdicts = [v.range_verdict(c.low, c.high, *RATIO_RANGE) for _, c in ratios]
-    rate, worst = max(ratios, key=lambda rc: abs(math.log(rc[1].mean)))
-    rows.append(_row("C6", claims["C6"][0], claims["C6"][1],
+    verdict = v.all_of(verdicts)
+    failing = [rc for rc, x in zip(ratios, verdicts) if x == v.FAILS]
+    rate, worst = max(failing if verdict == v.FAILS else ratios,
+                      key=lambda rc: abs(math.log(rc[1].mean)))
+    shown = ONLY if len(ratios) == 1 else DECISIVE if verdict == v.FAILS else WEAKEST
+    rows.append(_row(c6, *c6_text,
                      "NG first / MSGD last (geometric mean over seeds) per MSGD level: "
                      + ", ".join(f"lr {r:g}: {c.mean:.2f}" for r, c in ratios)
-                     + f"; shown: lr {rate:g}", worst,
+                     + f"; shown: lr {rate:g}; {note}", worst,
                      "paired t on the log ratio over seeds; 95 % interval of the ratio inside "
                      f"[{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}] at every level",
-                     v.all_of(verdicts)))
+                     verdict, shown=shown))
     return rows
+
+
+def _survives(row, check):
+    """`row` with its verdict kept only when its sensitivity row `check` agrees: a `holds` or
+    `fails` the other reading does not give becomes inconclusive, and the test says why."""
+    if row["verdict"] in (v.HOLDS, v.FAILS) and check["verdict"] != row["verdict"]:
+        row = {**row, "test": f"{row['test']}; would be {row['verdict']}, but {check['claim_id']} "
+                              f"gives {check['verdict']}", "verdict": v.INCONCLUSIVE}
+    return row
+
+
+def order_claims(store):
+    """C4-C6 from the order experiment's aggregated store (None: not run), on the frontier, each
+    followed by its sensitivity row (C4-S, C5-S, C6-S).
+
+    Every comparison is at matched validation error by the rule of `natgrad.study.order.frontier`:
+    at each MSGD grid point's final validation error (per seed and segment) NG's log variance is
+    interpolated between the NG grid points that bracket it; a level not bracketed for every seed
+    does not count; no level counted leaves the claim inconclusive. The sensitivity rows read NG
+    off `frontier.smooth_interpolate` instead; a claim's `holds` or `fails` stands only when its
+    sensitivity row gives the same verdict."""
+    from natgrad.study.order import frontier
+
+    suffix, change = SENSITIVITY
+    checks = {f"{cid}{suffix}": (f"{claim} — {change}", paper)
+              for cid, (claim, paper) in ORDER_CLAIMS.items()}
+    msgd, ng = frontier.store_methods(store) if store is not None else (None, None)
+    if msgd is None or ng is None:
+        rows = [_row(cid, *text) for cid, text in ORDER_CLAIMS.items()]
+        sensitivity = [_row(cid, *text) for cid, text in checks.items()]
+    else:
+        rows = _order_rows(frontier.store_levels(store, ng, msgd), ORDER_CLAIMS)
+        sensitivity = _order_rows(frontier.store_levels(store, ng, msgd, smooth=True), checks)
+    return [r for row, check in zip(rows, sensitivity) for r in (_survives(row, check), check)]
 
 
 def grid_minima(error, b_values, w_values):
@@ -374,7 +432,11 @@ def markdown(df, provenance=""):
              "difference over seeds lies on the paper's side of zero, `fails` when it lies on the "
              "other side, `inconclusive` otherwise (and with fewer than two seeds); `not run` when "
              "the claim's results are not declared. A claim of several comparisons holds when each "
-             "holds and fails when any fails; its row shows the weakest comparison. Beside the "
+             "holds and fails when any fails; `shown` names the comparison its row shows: the "
+             "`decisive` one of a failing claim (its interval furthest on the other side), the "
+             "`weakest` of any other, the `only` one of a single comparison. C4-S, C5-S and C6-S "
+             "redo C4-C6 with NG read off a monotone cubic through every grid point; C4-C6 keep "
+             "`holds` or `fails` only when their sensitivity row agrees. Beside the "
              "verdict, not part of it: `paper_effect` is the paper's difference in the claim's "
              "units, `mde` the smallest true difference the row's n and paired sd detect with 80 % "
              "power (two-sided 5 %), `excludes_paper_effect` whether the interval excludes the "

@@ -65,7 +65,19 @@ def aggregate(args):
     ds = agg.aggregate(args.runs)
     stores.write_zarr(ds, args.out, config=config)
     stores.write_text(agg.summary_table(ds), args.table)
+    stores.write_text(levels_table(ds).to_csv(index=False, float_format="%.6g"), args.levels)
     _log(ds["variance"].to_dataframe().dropna().to_string())
+
+
+def levels_table(ds):
+    """The matched levels of NG against MSGD in an aggregated store (no rows without both)."""
+    import pandas as pd
+
+    from natgrad.study.order import frontier
+
+    msgd, ng = frontier.store_methods(ds)
+    levels = frontier.store_levels(ds, ng, msgd) if msgd and ng else []
+    return pd.DataFrame(frontier.level_rows(levels), columns=list(frontier.LEVEL_COLUMNS))
 
 
 def plot(args):
@@ -121,6 +133,7 @@ def main(argv=None):
     p.add_argument("--config", required=True, help="the order config as JSON (for the attrs)")
     p.add_argument("--out", required=True)
     p.add_argument("--table", required=True)
+    p.add_argument("--levels", required=True, help="matched levels CSV (frontier.level_rows)")
     p.set_defaults(func=aggregate)
 
     p = sub.add_parser("plot", help="figure 3 and the validation curves from the aggregated store")

@@ -21,17 +21,21 @@ RUN = f"{RESULTS}/runs/{{method}}-{{key}}/seed{{seed}}/segment{{segment}}/resamp
 #: length, "-N" for a stream of N samples.
 STORE = f"{RESULTS}/order{{length}}.zarr.done"
 TABLE = f"{RESULTS}/variance{{length}}.csv"
+#: The matched levels of one stream length: ratio, interval and bracketing gap (`frontier.level_rows`).
+LEVELS = f"{RESULTS}/levels{{length}}.csv"
 #: Keys of `order:` that cannot change an aggregated number (the attrs' config leaves them out).
 PRESENTATION_KEYS = ("plot", "checkpoint_every", "vmap_resamples")
 
 
 def lengths(config):
     """`{online_samples: order section at that length}`: the study's length first, then every
-    length of `scaling.fractions` (a fraction of 1 is the study's own length)."""
+    length of `scaling.fractions` with `scaling.frontier`'s rates added (a fraction of 1 is the
+    study's own length, unchanged)."""
     cfg = config["order"]
     out = {cfg["online_samples"]: cfg}
-    for fraction in (config.get("scaling") or {}).get("fractions", []):
-        scaled = spec.scaled(cfg, float(fraction))
+    scaling = config.get("scaling") or {}
+    for fraction in scaling.get("fractions", []):
+        scaled = spec.scaled(cfg, float(fraction), scaling.get("frontier"))
         out.setdefault(scaled["online_samples"], scaled)
     return out
 
@@ -85,11 +89,12 @@ def scaling_table(config):
 
 def targets(config):
     """The `order` target: figure 3 (variance per segment), its frontier (variance against final
-    validation error), the validation curves, the aggregated store and its table, and the NISTP
+    validation error), the validation curves, the aggregated store, its table and its matched
+    levels, and the NISTP
     sheet showing what the stream does to the source images; the `scaling` target: the matched
     ratios against stream length (none without `scaling:`)."""
     order = [figure(config, name) for name in ("variance", "frontier", "validation")]
-    order += [STORE.format(length=""), TABLE.format(length=""), SHEET]
+    order += [STORE.format(length=""), TABLE.format(length=""), LEVELS.format(length=""), SHEET]
     return {"order": order, "scaling": scaling_table(config) if config.get("scaling") else []}
 
 

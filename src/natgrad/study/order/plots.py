@@ -179,25 +179,39 @@ def plot_frontier(ds, path, style=None):
 
 
 def plot_scaling(table, path, style=None):
-    """The NG/MSGD variance ratio at matched validation error against stream length: a panel per
-    matched MSGD learning rate, a line per segment, the 95 % interval as error bars."""
+    """The NG/MSGD variance ratio at matched validation error against stream length, the 95 %
+    interval as error bars: a panel per matched MSGD learning rate (a line per segment), and below
+    them a panel per segment at the common validation errors (a line per error: equal fit)."""
     style, plt = _setup(style)
-    levels = sorted(table["matched_level"].unique())
-    fig, axes = plt.subplots(1, max(1, len(levels)), figsize=(style["width"] * 0.7 * max(1, len(levels)),
-                                                              style["height"]),
+    by_rate = table[(table["level_kind"] == "msgd_rate") & table["bracketed"]]
+    common = table[(table["level_kind"] == "common_error") & table["bracketed"]]
+    rates = sorted(by_rate["matched_level"].unique())
+    segments = sorted(common["segment"].unique())
+    ncols = max(1, len(rates), len(segments))
+    nrows = 2 if len(common) else 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(style["width"] * 0.7 * ncols,
+                                                    style["height"] * nrows),
                              sharey=True, squeeze=False)
-    for ax, level in zip(axes[0], levels):
-        part = table[(table["matched_level"] == level) & table["bracketed"]]
-        for i, (segment, rows) in enumerate(part.groupby("segment")):
+    panels = [(axes[0][i], by_rate[by_rate["matched_level"] == r], "segment",
+               f"at MSGD lr {r:g}'s error", "segment {}") for i, r in enumerate(rates)]
+    panels += [(axes[1][i], common[common["segment"] == k], "matched_error",
+                f"segment {k}, equal validation error", "{:g} %") for i, k in enumerate(segments)]
+    for ax, part, line, title, label in panels:
+        for i, (key, rows) in enumerate(part.groupby(line)):
             rows = rows.sort_values("stream_length")
             ax.errorbar(rows["stream_length"], rows["ratio"],
                         yerr=[rows["ratio"] - rows["ci_low"], rows["ci_high"] - rows["ratio"]],
-                        fmt="o-", color=f"C{i}", capsize=3, label=f"segment {segment}")
+                        fmt="o-", color=f"C{i}", capsize=3, label=label.format(key))
         ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(f"at MSGD lr {level:g}'s error")
-        ax.set_xlabel("online samples of the run")
-    axes[0][0].set_ylabel("NG / MSGD variance (matched error)")
-    axes[0][0].legend(fontsize="small")
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+    fig.supxlabel("online samples of the run")
+    fig.tight_layout()
+    for row in axes:
+        row[0].set_ylabel("NG / MSGD variance (matched error)")
+        for ax in row:
+            if not ax.has_data():
+                ax.set_axis_off()
     _save(fig, path, style["dpi"])

@@ -100,16 +100,23 @@ def jobs(cfg):
     return [(m, lr, job_config(cfg, m, lr)) for m in cfg["methods"] for lr in learning_rates(cfg, m)]
 
 
-def scaled(cfg, fraction):
+def scaled(cfg, fraction, extra_rates=None):
     """The experiment at `fraction` of its stream length, its segments scaled alike (the same
-    number of segments, each `fraction` of the size), every other setting unchanged; fraction 1
-    is `cfg` itself, so its jobs are the experiment's own."""
+    number of segments, each `fraction` of the size), `extra_rates` ({method: [rates]},
+    `scaling.frontier`) added to the methods' grids, every other setting unchanged."""
     out = dict(cfg)
     out["online_samples"] = int(round(cfg["online_samples"] * fraction))
     out["segment_size"] = int(round(cfg["segment_size"] * fraction))
     if out["segment_size"] < 1:
         raise OrderConfigError(f"scaling.fractions: {fraction} leaves segments of less than one "
                                f"sample (order.segment_size = {cfg['segment_size']})")
+    grids = dict(cfg.get("frontier") or {})
+    for method, rates in (extra_rates or {}).items():
+        if method not in grids:
+            raise OrderConfigError(f"scaling.frontier.{method} has no grid in order.frontier "
+                                   f"({', '.join(grids) or 'none'})")
+        grids[method] = sorted({float(r) for r in [*grids[method], *rates]})
+    out["frontier"] = grids
     return check(out)
 
 
