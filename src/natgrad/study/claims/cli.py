@@ -21,10 +21,20 @@ def _table(args):
         toy_paths=pd.read_csv(args.toy_paths, dtype={"start": str}) if args.toy_paths else None,
         toy_config=json.loads(args.toy_config) if args.toy_config else None,
         equivalence=pd.read_csv(args.equivalence) if args.equivalence else None,
-        tfd=store(args.tfd))
+        tfd=store(args.tfd), table1=dict(_named_store(arg) for arg in args.table1))
     stores.write_text(df.to_csv(index=False), args.csv)
     provenance = _provenance(restricted_mnist if restricted_mnist is not None else order)
     stores.write_text(table.markdown(df, provenance), args.md)
+
+
+def _named_store(arg):
+    """`NAME=PATH` -> (NAME, the store at PATH)."""
+    from natgrad.study import stores
+
+    name, sep, path = arg.partition("=")
+    if not (sep and name and path):
+        raise SystemExit(f"--table1 {arg!r}: expected NAME=STORE")
+    return name, stores.open_results(path)
 
 
 def _provenance(ds):
@@ -63,6 +73,9 @@ def main(argv=None):
     p.add_argument("--toy-config", help="the toy: section as JSON (its grid locates the minima)")
     p.add_argument("--equivalence", help="the section-7 table.csv")
     p.add_argument("--tfd", help="TFD's combined store, when the TFD row is declared")
+    p.add_argument("--table1", action="append", default=[], metavar="NAME=STORE",
+                   help="another table-1 experiment's combined store, C1-C3 decided on it too "
+                        "(repeatable)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=_table)

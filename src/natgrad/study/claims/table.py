@@ -26,7 +26,8 @@ from natgrad.study.statistics import Comparison, mde, paired
 #: `seeds_for_paper_effect`: how many seeds a paired t comparison needs for `mde` to reach the paper's
 #: effect at the row's measured sd. `reported_at`: the evaluation of each run a table-1 claim reads;
 #: `diverged_runs`: the runs it rests on whose training cross-entropy rose above its start.
-COLUMNS = ("claim_id", "claim", "paper_value", "our_value", "ci_low", "ci_high", "n", "test",
+#: `dataset`: the data set a table-1 row (C1-C3, C9) was decided on (empty for the others).
+COLUMNS = ("claim_id", "dataset", "claim", "paper_value", "our_value", "ci_low", "ci_high", "n", "test",
            "p_value", "verdict", "shown", "paper_effect", "mde", "excludes_paper_effect",
            "seeds_for_paper_effect", "reported_at", "diverged_runs")
 DECISIVE, WEAKEST, ONLY = "decisive", "weakest", "only"
@@ -147,8 +148,9 @@ def _edges(store, used):
     return f"; tuned at the edge of its grid: {'; '.join(edges)}" if edges else ""
 
 
-def restricted_mnist_claims(store):
-    """C1-C3 from the restricted-MNIST combined store (None: not run)."""
+def restricted_mnist_claims(store, title="restricted MNIST"):
+    """C1-C3 from a table-1 combined store (None: not run): restricted MNIST's, or another data
+    set's (`title` opens each claim)."""
     rows = []
     f = Reported(store) if store is not None else {}
     at = {"early_stopped": "each run at its lowest validation error",
@@ -157,7 +159,7 @@ def restricted_mnist_claims(store):
     def err(m):
         return f"{m} {np.nanmean(f[m]['test_error']):.2f} %"
 
-    claim = "restricted MNIST: NG-unlabeled test error < MSGD"
+    claim = f"{title}: NG-unlabeled test error < MSGD"
     used = ("ng_unlabeled", "msgd")
     if set(used) <= set(f):
         d = f["msgd"]["test_error"] - f["ng_unlabeled"]["test_error"]
@@ -170,7 +172,7 @@ def restricted_mnist_claims(store):
     else:
         rows.append(_row("C1", claim, "4.63 % vs 5.22 %"))
 
-    claim = "restricted MNIST: NG-unlabeled test error < NG-different-batch and < NG-same-batch"
+    claim = f"{title}: NG-unlabeled test error < NG-different-batch and < NG-same-batch"
     rivals = ("ng_different_batch", "ng_same_batch")
     used = ("ng_unlabeled", *rivals)
     if set(used) <= set(f):
@@ -184,8 +186,9 @@ def restricted_mnist_claims(store):
     else:
         rows.append(_row("C2", claim, "4.63 % vs 4.89 % and 4.91 %"))
 
-    claim = ("with equal learning rate and damping (appendix 8.7's protocol), NG-same-batch "
-             "reaches a lower training cross-entropy than NG-unlabeled at equal updates")
+    claim = (f"{title}: with equal learning rate and damping (appendix 8.7's protocol), "
+             "NG-same-batch reaches a lower training cross-entropy than NG-unlabeled at equal "
+             "updates")
     paper = ("§5, of TFD (figure 2, appendix 8.7: both at lr 1, LM damping from 8): the unlabeled "
              "metric converges more slowly; table 1's restricted MNIST, each at its own settings, "
              "has the other order: same batch 0.0023 > unlabeled 0.0017")
@@ -408,14 +411,36 @@ def tfd_claim(store):
                                               f"{acc('ng_same_batch'):.2f} %"), used)
 
 
+def dataset_label(experiment, store):
+    """What a table-1 experiment's rows were decided on: `experiment (data set)`, with the
+    deformation and the parts' sample counts of a deformed split (from the store's config)."""
+    spec = json.loads(store.attrs.get("config", "{}")) if store is not None else {}
+    if "dataset" not in spec:
+        return experiment
+    deform, split = spec.get("deform"), spec["split"]
+    detail = "" if not deform else (
+        f", {deform['preset']}-deformed at c_max {deform['c_max']:g}: {split['train']} labelled, "
+        f"{split['unlabeled']} pool, {split['valid']} validation, {split['test']} test samples of "
+        f"disjoint source images")
+    return f"{experiment} ({spec['dataset']}{detail})"
+
+
 def claims_table(restricted_mnist=None, order=None, toy_paths=None, toy_config=None,
-                 equivalence=None, tfd=None):
-    """The claims table as a DataFrame with `COLUMNS`, C1-C9 in order (inputs None: not run)."""
+                 equivalence=None, tfd=None, table1=None):
+    """The claims table as a DataFrame with `COLUMNS`, C1-C9 in order (inputs None: not run);
+    `table1`: `{experiment: combined store}` of table 1's other data sets, whose C1-C3 rows follow
+    restricted MNIST's, each naming its data set."""
     import pandas as pd
 
-    rows = (restricted_mnist_claims(restricted_mnist) + order_claims(order)
-            + [toy_claim(toy_paths, toy_config), equivalence_claim(equivalence), tfd_claim(tfd)])
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    def named(rows, experiment, store):
+        return [{**row, "dataset": dataset_label(experiment, store)} for row in rows]
+
+    rows = named(restricted_mnist_claims(restricted_mnist), "restricted_mnist", restricted_mnist)
+    for experiment, store in (table1 or {}).items():
+        rows += named(restricted_mnist_claims(store, experiment), experiment, store)
+    rows += (order_claims(order) + [toy_claim(toy_paths, toy_config), equivalence_claim(equivalence)]
+             + named([tfd_claim(tfd)], "tfd", tfd))
+    return pd.DataFrame(rows, columns=list(COLUMNS)).fillna({"dataset": ""})
 
 
 def markdown(df, provenance=""):

@@ -22,16 +22,15 @@ from natgrad.study.methods import FAMILY
 from natgrad.study.model import build_model
 from natgrad.study.overfitting import spec as spec_lib
 from natgrad.study.overfitting.runner import device_data, make_runner
-from natgrad.study.overfitting.split import restrict
+from natgrad.study.overfitting.split import restrict_source
 
 EVAL_CHUNK = 1000
 
 
 def load_data(spec, datasets, seed):
     """The restricted split of the spec's dataset for `seed` (the one place it is made)."""
-    source = load_source(spec["dataset"], datasets)
-    return restrict(source.images, source.labels, spec["split"], seed,
-                    num_classes=source.num_classes)
+    return restrict_source(load_source(spec["dataset"], datasets), spec["split"],
+                           spec.get("deform"), seed)
 
 
 @functools.partial(jax.jit, static_argnums=0)

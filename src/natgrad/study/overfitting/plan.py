@@ -121,10 +121,21 @@ def targets(config):
             "tune": [f"{TUNE}/{name}.csv" for name in tuned]}
 
 
+#: The claims table's input name of another table-1 experiment's store (`TABLE1` + its name).
+TABLE1 = "table1_"
+
+
 def claims(config):
-    """Restricted MNIST's store, and TFD's when table 1's TFD row is declared."""
-    names = spec_lib.experiments(config["overfitting"])
-    return {name: STORE.format(experiment=name) for name in names if name in (spec_lib.MAIN, "tfd")}
+    """Restricted MNIST's store, TFD's when table 1's TFD row is declared (C9), and the store of
+    every other enabled row that runs NG-unlabeled (C1-C3 decided on its data set too), under
+    `TABLE1` + its name."""
+    experiments = spec_lib.experiments(config["overfitting"])
+    out = {name: STORE.format(experiment=name) for name in experiments
+           if name in (spec_lib.MAIN, "tfd")}
+    out.update({TABLE1 + name: STORE.format(experiment=name)
+                for name, spec in experiments.items()
+                if name != spec_lib.MAIN and "ng_unlabeled" in spec["methods"]})
+    return out
 
 
 def check(config):
@@ -134,16 +145,21 @@ def check(config):
 def check_data(config):
     """Every experiment's data set exists and its split fits it."""
     from natgrad.study.config import ConfigError, dataset_size
-    from natgrad.study.overfitting.split import split_counts
+    from natgrad.study.overfitting.split import deformed_counts, split_counts
 
     for name, spec in spec_lib.experiments(config["overfitting"]).items():
-        key = "overfitting.split" if name == spec_lib.MAIN else f"overfitting.extra.{name}.split"
-        n = dataset_size(spec["dataset"], config["datasets"], key.rsplit(".", 1)[0] + ".dataset")
+        where = "overfitting" if name == spec_lib.MAIN else f"overfitting.extra.{name}"
+        key = f"{where}.split"
+        n = dataset_size(spec["dataset"], config["datasets"], f"{where}.dataset")
         try:
-            counts = split_counts(n, spec["split"])
+            if spec.get("deform"):
+                counts = deformed_counts(n, spec["split"], spec["deform"])[1]
+            else:
+                counts = split_counts(n, spec["split"])
         except ValueError as err:
+            detail = f"{where}.{err}" if spec.get("deform") else err
             raise ConfigError(f"{key} does not fit dataset {spec['dataset']} ({n} examples): "
-                              f"{err}") from None
+                              f"{detail}") from None
         if "ng_different_batch" in spec["methods"] and counts["train"] < 2:
             raise ConfigError(f"{key}: ng_different_batch needs at least 2 training examples (a "
                               f"gradient and a disjoint metric minibatch), the split leaves "

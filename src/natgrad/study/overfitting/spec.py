@@ -5,9 +5,13 @@ The section itself describes table 1's first row, restricted MNIST (`dataset`, `
 method name), optionally `tune` (grids of hyper-parameters per method, chosen on the pilot
 seeds `tune_seeds` by `natgrad.study.overfitting.tune`) and `equal_settings` (`{kind: method}`: also
 run `kind` at `method`'s settings, tuned ones included, as the method `<kind>_as_<method>`: appendix
-8.7's equal-settings protocol, claim C3); `extra:` names further rows of table 1 (the MNIST convnet, the TFD model) with the
+8.7's equal-settings protocol, claim C3); `deform` (null, or a deformed split: `split` then counts
+NISTP-deformed samples of disjoint source images, `natgrad.study.overfitting.split`); `extra:` names
+further rows of table 1 (the MNIST convnet, the TFD model, a deformed large-pool data set) with the
 same keys plus `enabled` (off by default) — each key it omits is taken from the section, and each
-method it lists under `hyper` replaces the section's entry for that method. `methods` is a list so
+method it lists under `hyper` replaces the section's entry for that method; `tune` and
+`equal_settings` only where the row sets its own (its methods may differ), with the section's
+`tune_seeds` unless it sets them. `methods` is a list so
 that a config file layered on top (`--configfile`) replaces it rather than merging into it.
 
 `reported_at` (`early_stopped` or `final`, `natgrad.study.overfitting.aggregate.REPORTED_AT`) is
@@ -29,7 +33,8 @@ from natgrad.study import methods
 from natgrad.study.overfitting import tune as tune_lib
 
 MAIN = "restricted_mnist"
-SPEC_KEYS = ("dataset", "split", "model", "seeds", "evaluations", "schedule", "methods", "hyper")
+SPEC_KEYS = ("dataset", "split", "deform", "model", "seeds", "evaluations", "schedule", "methods",
+             "hyper")
 #: Hyper-parameters of the job itself (how long, how big the batches, how often evaluated).
 RUN_KEYS = ("updates", "batch_size", "eval_every")
 #: Keys a method kind cannot run without (besides `updates` and `batch_size`).
@@ -114,8 +119,13 @@ def experiments(section):
             continue
         raw = {k: copy.deepcopy(extra.get(k, main[k])) for k in SPEC_KEYS}
         raw["hyper"] = {**main["hyper"], **(extra.get("hyper") or {})}
-        reported_at(section, name)
-        out[name] = _resolve(name, raw)
+        at = reported_at(section, name)
+        try:
+            out[name] = _resolve(name, raw, extra.get("tune"),
+                                 extra.get("tune_seeds", section.get("tune_seeds", ())),
+                                 extra.get("equal_settings"), at)
+        except tune_lib.TuneConfigError as err:
+            raise OverfittingConfigError(f"overfitting.extra.{name}: {err}") from None
     return out
 
 

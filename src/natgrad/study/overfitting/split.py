@@ -7,6 +7,12 @@
 
 The split is a pure function of (number of examples, sizes, seed): the same seed gives the same four
 index sets on any machine, whatever method is trained on them.
+
+A deformed split (`deform:`, `restrict_deformed`) splits the *source images* into four disjoint
+parts the same way (sizes `deform.sources`) and fills each part with `sizes[part]` NISTP-deformed
+samples of its own sources only (`natgrad.study.data.deformed`): every part has the same
+distribution, a deformed image of a random source digit, no source image is shared between parts,
+and the pool can be far larger than the source it is made from.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import dataclasses
 import numpy as np
 
 PARTS = ("train", "unlabeled", "valid", "test")
+DEFORM_TAG = 0xDEF0  # the deformation keys' branch of a seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,3 +101,62 @@ def restrict(x, y, sizes, seed, num_classes=None):
         x_test=x[idx["test"]], y_test=labels("test"),
         num_classes=int(num_classes),
     )
+
+
+def restrict_source(source, sizes, deform, seed):
+    """The restricted data of a labelled `Source` for `seed`: `restrict`, or `restrict_deformed`
+    of its images fitted to `deform["image_size"]` when `deform` is set."""
+    if not deform:
+        return restrict(source.images, source.labels, sizes, seed, num_classes=source.num_classes)
+    source = source.resized(deform["image_size"])
+    return restrict_deformed(source.images, source.labels, sizes, deform, seed, source.num_classes)
+
+
+def deformed_counts(n, sizes, deform):
+    """`(sources, samples)`: the source images (of `n`) and the deformed samples of each of `PARTS`
+    in a deformed split: `deform["sources"]` as `split_counts` reads sizes, `sizes` whole sample
+    counts. Raises ValueError naming the part when the sources do not fit the data set or a part's
+    samples and sources do not match (samples without a source, sources no sample uses)."""
+    try:
+        sources = split_counts(n, deform["sources"])
+    except ValueError as err:
+        raise ValueError(f"deform.sources: {err}") from None
+    samples = {}
+    for part in PARTS:
+        size = sizes.get(part, 0)
+        if isinstance(size, float) or size is None or size < 0:
+            raise ValueError(f"split.{part} = {size}: a deformed split takes a whole number of "
+                             "samples per part (no fraction, no -1)")
+        samples[part] = int(size)
+        if samples[part] and not sources[part]:
+            raise ValueError(f"split.{part} asks {samples[part]} deformed samples of no source "
+                             f"image (deform.sources.{part} is 0)")
+        if sources[part] > samples[part]:
+            raise ValueError(f"deform.sources.{part} = {sources[part]} source images, more than "
+                             f"the {samples[part]} samples of split.{part}: some would never be used")
+    return sources, samples
+
+
+def restrict_deformed(images, labels, sizes, deform, seed, num_classes):
+    """A `RestrictedData` of NISTP-deformed samples (see the module's docstring): the source images
+    `images` (already at the deformation's size) are split by `split_indices(n, deform["sources"],
+    seed)`, and part p's `sizes[p]` samples deform its sources only, keys from (seed, p). The
+    pool's labels are never indexed."""
+    import jax
+
+    from natgrad.study.data.deformed import deformed_samples, source_of
+
+    sources, samples = deformed_counts(len(images), sizes, deform)
+    idx = split_indices(len(images), deform["sources"], seed)
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), DEFORM_TAG)
+    x, y = {}, {}
+    for i, part in enumerate(PARTS):
+        x[part] = deformed_samples(images[idx[part]], samples[part], jax.random.fold_in(base, i),
+                                   preset=deform["preset"], c_max=deform["c_max"])
+        if part != "unlabeled":
+            picked = idx[part][source_of(samples[part], sources[part])]
+            y[part] = np.asarray(labels[picked]).astype(np.int32)
+    return RestrictedData(
+        x_train=x["train"], y_train=y["train"], x_unlabeled=x["unlabeled"],
+        x_valid=x["valid"], y_valid=y["valid"], x_test=x["test"], y_test=y["test"],
+        num_classes=int(num_classes))
