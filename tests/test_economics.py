@@ -204,6 +204,22 @@ def test_preconditioned_step_is_the_dense_preconditioned_cg_iterate(x64, k):
     assert int(info.flag) == (solvers.CONVERGED if k == 200 else solvers.MAX_ITERS)
 
 
+@pytest.mark.parametrize("fraction, rows", [(None, 5), (1.0, N), (0.3, 3)])
+def test_preconditioner_fraction_picks_the_preconditioner_rows(x64, fraction, rows):
+    """The preconditioner is refreshed on the first ⌈f·n⌉ rows of the gradient batch, f its own
+    fraction or, when None, the metric's (0.5 here): Martens' diagonal from the per-example
+    gradients of exactly those rows."""
+    params, x, y, _ = _problem()
+    econ = SolverEconomics(preconditioner=MartensDiagonal(), metric_fraction=0.5,
+                           preconditioner_fraction=fraction)
+    state = natgrad.natural_gradient_init(params, LAM, economics=econ)
+    _, new_state, _ = _step(econ, max_iters=2)(params, state, (x, y), None)
+    want = (np.mean(_per_example_gradients(params, x[:rows], y[:rows]) ** 2, axis=0) + LAM) ** 0.75
+    np.testing.assert_allclose(_flat(new_state.preconditioner), want, rtol=1e-12)
+    with pytest.raises(ValueError, match="preconditioner_fraction"):
+        SolverEconomics(preconditioner_fraction=1.5)
+
+
 def test_preconditioner_in_the_transformation_needs_grad_batch(x64):
     params, x, _, xu = _problem()
     tx = natgrad.scale_by_natural_gradient(

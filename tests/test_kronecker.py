@@ -302,6 +302,41 @@ def test_decay_averages_factors_over_refreshes(x64):
             np.testing.assert_allclose(state.factors[name][f], want, rtol=1e-12)
 
 
+def test_cadences_and_per_step_decay_match_numpy_reference(x64):
+    """Statistics every 2 calls with decay 0.8 per step (0.64 per accumulation, capped at 1 − 1/k),
+    inverses every 3 calls: the factors equal the numpy EMA of hand-computed per-layer A and G,
+    and the inverses, recomputed at calls 0 and 3 only, the hand-damped inverses of the factors
+    as they stand then, with that call's λ."""
+    apply_fn, params, x = _mlp(seed=18)
+    kf = KroneckerFactors(estimator="exact", decay=0.8, statistics_every=2, every=3)
+    refresh = jax.jit(lambda s, p, xx, lam: kf.refresh(s, apply_fn, p, xx, None, FAMILY, lam))
+    rng = np.random.default_rng(19)
+    state, ema, k = kf.init(params), None, 0
+    for call in range(6):
+        p = jax.tree_util.tree_map(lambda a: a + 0.2 * rng.standard_normal(a.shape), params)
+        xx = x + 0.3 * rng.standard_normal(x.shape)
+        new = refresh(state, p, xx, LAM * (call + 1))
+        if call % 2 == 0:
+            k += 1
+            w = min(0.8 ** 2, 1 - 1 / k)
+            hand = _hand_factors(p, xx)
+            ema = hand if ema is None else [(w * a0 + (1 - w) * a, w * g0 + (1 - w) * g)
+                                            for (a0, g0), (a, g) in zip(ema, hand)]
+        for i, (a, g) in enumerate(ema):
+            got_a, got_g = new.factors[f"params/Dense_{i}"]
+            np.testing.assert_allclose(got_a, a, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(got_g, g, rtol=1e-10, atol=1e-12)
+            if call % 3 == 0:
+                want = _damped_inverse_by_hand(a, g, LAM * (call + 1))
+                for got, ref in zip(new.inverses[f"params/Dense_{i}"], want):
+                    np.testing.assert_allclose(got, ref, rtol=1e-8)
+            else:
+                for got, old in zip(new.inverses[f"params/Dense_{i}"],
+                                    state.inverses[f"params/Dense_{i}"]):
+                    np.testing.assert_array_equal(got, old)
+        state = new
+
+
 def test_jit_and_scan_training_loop_matches_python_loop(x64):
     """The state carried through `lax.scan`: refresh every 2 steps, one preconditioned CG solve and
     an update per step, equal to the same steps in a Python loop."""
@@ -344,6 +379,7 @@ def test_hashable_and_static():
 
 
 @pytest.mark.parametrize("field,value", [("every", 0), ("every", 2.5), ("every", True),
+                                         ("statistics_every", 0),
                                          ("samples", 0), ("decay", 1.0), ("decay", -0.1),
                                          ("decay", "0.9"), ("seed", -1), ("estimator", "mc")])
 def test_impossible_values_rejected(field, value):

@@ -174,6 +174,27 @@ def test_a_good_preconditioner_saves_iterations(x64):
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(a, b), rtol=1e-6)
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["zero", "x0"])
+@pytest.mark.parametrize("max_iters, rtol", [(3, 0.0), (50, 1e-6)], ids=["budget", "rtol"])
+def test_cg_applies_the_preconditioner_once_per_iteration(x64, warm, max_iters, rtol):
+    """k iterations read k preconditioned residuals z = M⁻¹r (the last residual's is never
+    read): M⁻¹ is applied k times, counted at run time, whichever rule stops the loop."""
+    a, b = _spd_system(n=12, seed=20)
+    m = np.diag(a).copy()
+    calls = []
+
+    def inverse(v):
+        jax.debug.callback(lambda: calls.append(1))
+        return v / jnp.asarray(m)
+
+    x0 = jnp.asarray(np.linspace(-1, 1, len(b))) if warm else None
+    x, info = jax.jit(lambda bb: cg(lambda v: jnp.asarray(a) @ v, bb, max_iters=max_iters,
+                                    rtol=rtol, x0=x0, preconditioner=inverse))(jnp.asarray(b))
+    jax.block_until_ready(x)
+    assert int(info.flag) == (MAX_ITERS if rtol == 0 else CONVERGED)
+    assert len(calls) == int(info.iterations) > 0
+
+
 @pytest.mark.parametrize("diagonal", [True, False], ids=["diagonal", "function"])
 @pytest.mark.parametrize("indefinite", [False, True], ids=["spd", "indefinite"])
 def test_preconditioned_minres_qlp_minimises_the_m_norm_residual(x64, diagonal, indefinite):

@@ -225,3 +225,46 @@ def test_impossible_step_control_is_refused(bad, message):
     settings = {"economics": PAPER, **bad}
     with pytest.raises((ValueError, TypeError), match=message):
         natgrad.NaturalGradient(apply_fn, families.Categorical(), **settings)
+
+
+def test_damping_adapted_every_k_steps_follows_the_hand_built_sequence():
+    """LevenbergMarquardt(every=3) adapts after steps 2, 5, 8 (counted from 0, kfac-jax's
+    (t + 1) % k == 0) by the ρ of that step alone; the ρ of the other steps is ignored."""
+    rule = dmp.LevenbergMarquardt(initial=1.0, every=3)
+    rhos = [0.9, 0.1, 0.9, 0.1, 0.5, 0.1, 0.9, np.nan, 0.9]
+    expected = [1.0, 1.0, 2 / 3, 2 / 3, 2 / 3, 1.0, 1.0, 1.0, 2 / 3]  # after each step
+    lam = rule.init().astype(jnp.float32)
+    for t, (rho, want) in enumerate(zip(rhos, expected)):
+        lam = jax.jit(dmp.next_damping, static_argnums=0)(rule, lam, jnp.float32(rho), t)
+        assert float(lam) == pytest.approx(want, rel=1e-6), t
+    assert [bool(dmp.adapts(rule, t)) for t in range(6)] == [False, False, True] * 2
+    with pytest.raises(ValueError, match=r"LevenbergMarquardt.every\) must be an integer >= 1"):
+        dmp.LevenbergMarquardt(every=0)
+
+
+def test_rho_measured_only_where_the_damping_adapts(x64):
+    """Without rejection, a rule adapting every 3 steps has ρ measured (eq. 30, against an
+    independent evaluation of the loss and the gradient) at steps 2 and 5 only, NaN elsewhere, and
+    λ changes only after them; the forward pass at θ + δ sits in a `cond` (skipped, not masked)."""
+    apply_fn, params, x, y = _mlp()
+    rule = dmp.LevenbergMarquardt(initial=1.0, every=3)
+    ng = natgrad.NaturalGradient(apply_fn, families.Categorical(), learning_rate=0.5,
+                                 economics=PAPER, damping=rule, max_iters=5, reject=False)
+    step = jax.jit(ng.step)
+    loss = _loss(apply_fn, x, y)
+    grad = jax.grad(lambda p: jnp.mean(families.Categorical().nll(apply_fn(p, x), y)))
+    state, lam = ng.init(params), 1.0
+    for t in range(6):
+        new, state, info = step(params, state, (x, y))
+        assert float(info.damping) == pytest.approx(lam)
+        if t % 3 == 2:
+            rho = (loss(new) - loss(params)) / float(_flat(grad(params)) @ (_flat(new) - _flat(params)))
+            assert float(info.rho) == pytest.approx(rho, rel=1e-8)
+            lam *= 1.5 if rho < 0.25 else (2 / 3 if rho > 0.75 else 1.0)
+        else:
+            assert np.isnan(float(info.rho))
+        assert float(state.damping) == pytest.approx(lam)
+        params = new
+    jaxpr = jax.make_jaxpr(ng.step)(params, state, (x, y))
+    conds = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "cond"]
+    assert any("tanh" in str(branch) for e in conds for branch in e.params["branches"])

@@ -14,7 +14,8 @@ optimization"): what a step spends on its solve, and what it reuses from the las
 - `progress`: CG also stops when its quadratic model stops improving
   (`natgrad.solvers.Progress()`, Martens §4.4; CG only);
 - `metric_fraction`: the metric on the first ⌈f·n⌉ rows of its batch, the preconditioner on the
-  first ⌈f·n⌉ rows of the gradient batch.
+  first ⌈f·n⌉ rows of the gradient batch unless `preconditioner_fraction` says otherwise
+  (K-FAC feeds its factors from the whole gradient batch: `preconditioner_fraction=1.0`).
 
 The step's own `max_iters=` and `damping=` arguments, when given, replace the economics' (the
 settings object then holds the one resulting economics, so `init` and `step` agree).
@@ -61,6 +62,8 @@ class SolverEconomics:
     progress: None, or a `natgrad.solvers.Progress` rule (CG only).
     metric_fraction: fraction f in (0, 1] of the metric batch the metric is taken on (the first
         ⌈f·n⌉ rows; the gradient batch's when no metric batch is given).
+    preconditioner_fraction: fraction in (0, 1] of the gradient batch the preconditioner is
+        refreshed on (its first rows); None: `metric_fraction`.
     """
 
     max_iters: int = 20
@@ -69,6 +72,7 @@ class SolverEconomics:
     preconditioner: Optional[Preconditioner] = None
     progress: Optional[Progress] = None
     metric_fraction: float = 1.0
+    preconditioner_fraction: Optional[float] = None
 
     def __post_init__(self):
         check_truncation(self.max_iters, None)
@@ -77,6 +81,9 @@ class SolverEconomics:
             raise ValueError(f"warm_start must be in [0, 1], got {self.warm_start!r}")
         if not 0 < self.metric_fraction <= 1:
             raise ValueError(f"metric_fraction must be in (0, 1], got {self.metric_fraction!r}")
+        if self.preconditioner_fraction is not None and not 0 < self.preconditioner_fraction <= 1:
+            raise ValueError(f"preconditioner_fraction must be in (0, 1] or None, got "
+                             f"{self.preconditioner_fraction!r}")
 
     def overridden(self, damping=None, max_iters=None) -> "SolverEconomics":
         """These economics with the damping rule (a rule or a number) and the iteration budget
@@ -119,7 +126,9 @@ class SolverEconomics:
             return None
         if grad_batch is None:
             raise ValueError("a preconditioner needs grad_batch=(inputs, targets)")
-        x, t = leading_rows(tuple(grad_batch), self.metric_fraction)
+        fraction = (self.metric_fraction if self.preconditioner_fraction is None
+                    else self.preconditioner_fraction)
+        x, t = leading_rows(tuple(grad_batch), fraction)
         return self.preconditioner.refresh(state, apply_fn, params, x, t, family, damping)
 
     def solver_options(self, direction, preconditioner_state, gnorm):

@@ -27,7 +27,8 @@ def revised_damping(rule, state, loss_fn, params, loss, dtype):
     rho = applied_reduction_ratio(loss_fn, state.previous_params, params, loss, dtype)
     first = state.count == 0
     rho = jnp.where(first, jnp.nan, rho)
-    return jnp.where(first, state.damping, next_damping(rule, state.damping, rho)), rho
+    return jnp.where(first, state.damping, next_damping(rule, state.damping, rho,
+                                                            state.count - 1)), rho
 
 
 def transform_metric(apply_fn, params, grad_batch, metric_batch, family, metric, need_loss):

@@ -45,7 +45,7 @@ from . import lagged_rho, pytree
 from . import solvers as _solvers
 from . import step_control as _control
 from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind
-from .damping import next_damping
+from .damping import adapts, next_damping
 from .economics import RECOMMENDED, SolverEconomics
 from .families import Family
 from .state import DampingTag, NaturalGradientState, StepInfo, check_state, empty_info
@@ -213,8 +213,14 @@ class NaturalGradient:
         rho = jnp.full((), jnp.nan, dtype)
         rejected = jnp.zeros((), bool)
         if self.needs_rho:
-            new_loss = mean_nll(self.apply_fn, *grad_batch, self.family)(new_params)
+            # ρ only where the rule adapts λ, unless rejection needs the new loss at every step
+            when = (adapts(rule, state.count)
+                    if not self.rejects and getattr(rule, "every", 1) > 1 else None)
+            new_loss = _control.loss_after(mean_nll(self.apply_fn, *grad_batch, self.family),
+                                           new_params, loss, when)
             rho = _control.reduction_ratio(self.rho_model, new_loss, loss, size, dtype)
+            if when is not None:  # NaN where not measured
+                rho = jnp.where(when, rho, jnp.nan).astype(dtype)
         judged = rho
         if self.rejects:
             rejected = ~_control.accepted(new_loss, loss, rho)
@@ -222,7 +228,7 @@ class NaturalGradient:
             judged = jnp.where(rejected, -jnp.inf, rho).astype(dtype)
         info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype)
         new_state = NaturalGradientState(
-            state.count + 1, next_damping(rule, lam, judged), info,
+            state.count + 1, next_damping(rule, lam, judged, state.count), info,
             direction=self._carried(ng), preconditioner=preconditioner,
             update=None if previous is None else _select(
                 rejected, previous, _control.moved(pytree.zeros_like(params), ng, previous, size)),

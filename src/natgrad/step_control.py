@@ -25,7 +25,8 @@ stays and the damping rule sees ρ = −∞ (λ rises). Both are selects, not br
 
 Costs: ngᵀA ng comes free with a solver that reports its model value (CG: φ(x) from its
 residual); otherwise one product with M. Momentum adds one product (A δ₀). ρ costs one forward
-pass at θ+δ, which rejection reuses.
+pass at θ+δ, which rejection reuses; a damping rule that adapts λ every k steps
+(`LevenbergMarquardt(every=k)`) without rejection pays it once every k steps (`loss_after`).
 """
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from . import pytree
 
 PyTree = Any
 
 __all__ = ["RHO_MODELS", "ADAPTIVE", "StepSize", "check_step_control", "curvature_along",
-           "fixed_step", "adaptive_step", "moved", "reduction_ratio", "accepted"]
+           "fixed_step", "adaptive_step", "moved", "loss_after", "reduction_ratio", "accepted"]
 
 #: How ρ is measured.
 RHO_MODELS = ("first_order", "quadratic")
@@ -130,6 +132,14 @@ def moved(params: PyTree, ng: PyTree, previous: Optional[PyTree], step: StepSize
                                       params, ng)
     return jax.tree_util.tree_map(
         lambda p, d, d0: (p - step.alpha * d + step.mu * d0).astype(p.dtype), params, ng, previous)
+
+
+def loss_after(loss_fn: Callable, new_params: PyTree, loss, when=None) -> jax.Array:
+    """L(θ + δ) for ρ: always (`when` None), or only where the traced bool `when` holds (a
+    `lax.cond`: the forward pass is skipped, not masked; NaN there, ρ not measured)."""
+    if when is None:
+        return loss_fn(new_params)
+    return lax.cond(when, loss_fn, lambda _: jnp.full_like(loss, jnp.nan), new_params)
 
 
 def reduction_ratio(rho: str, new_loss, loss, step: StepSize, dtype) -> jax.Array:

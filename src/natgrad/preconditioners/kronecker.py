@@ -38,8 +38,12 @@ forward pass and one VJP per sample.
   `family.output_metric_vp` on the basis), so G = (1/n) Σ_i J_iᵀ F_r,i J_i with J_i = ∂r_i/∂s_i;
   it costs one VJP per output (cheap for 10 classes, not for 784 Bernoulli pixels). The
   `targets` argument of `refresh` is not used (the metric is the Fisher, not the empirical one).
-- Inverses: explicit damped inverses, recomputed at each refresh (every `every` calls) with the λ
-  of that call, and then kept until the next refresh, as K-FAC keeps its inverses for T₃ steps.
+- Cadences (K-FAC's T₂ and T₃): the factors' statistics are accumulated at every
+  `statistics_every`-th `refresh` call (default every call, as kfac-jax's
+  `curvature_update_period=1`), and their damped inverses recomputed at every `every`-th call from
+  the factors as they stand after that call's accumulation, with the λ of that call, then kept
+  until the next inversion (K-FAC's `inverse_update_period`).
+- Inverses: explicit damped inverses.
   The λ inside M⁻¹ only shapes the preconditioner: the solver still solves (M + λI)x = b with the
   current λ, so a stale λ costs iterations, never accuracy. An eigendecomposition would let M⁻¹
   follow λ between refreshes, but on XLA:CPU `eigh` of a 1000 × 1000 float32 matrix took 2.3 s
@@ -56,9 +60,11 @@ forward pass and one VJP per sample.
   average diagonal of the damped Kronecker blocks. The identity would ignore the blocks' scale
   (curvature of 10⁻³ next to an unscaled coordinate), and 1/λ alone assumes no curvature and is
   infinite at λ = 0; c is finite and positive whenever any layer has curvature (else 1).
-- Running averages: with `decay` > 0 the factors are exponential moving averages over refreshes,
-  weight min(decay, 1 − 1/k) on the old factors at the k-th refresh (M&G §5), so the first refresh
-  is this batch's estimate alone; `decay=0` uses only the current batch.
+- Running averages: with `decay` > 0 the factors are exponential moving averages, `decay` stated
+  per step (kfac-jax's `curvature_ema`): weight min(decay^s, 1 − 1/k) on the old factors at the
+  k-th accumulation, s = `statistics_every` (M&G §5), so a batch's weight falls by `decay` per step
+  whatever the cadence and the first accumulation is that batch's estimate alone; `decay=0` uses
+  only the latest batch.
 
 `KroneckerFactors` is a `natgrad.preconditioners.Preconditioner` (the protocol
 `natgrad.economics.SolverEconomics(preconditioner=...)` calls), its state a `KroneckerState`.
@@ -91,12 +97,13 @@ _HIGHEST = lax.Precision.HIGHEST
 class KroneckerState(NamedTuple):
     """The preconditioner's state (a pytree).
 
-    count: calls of `refresh` so far (int32); a call refreshes when count % every == 0.
+    count: calls of `refresh` so far (int32); a call accumulates the statistics when
+        count % statistics_every == 0 and inverts when count % every == 0.
     key: the PRNG key of the next refresh call.
-    factors: {layer: (A, G)}, the (averaged) factors of the last refresh (zeros before it).
+    factors: {layer: (A, G)}, the averaged factors (zeros before the first accumulation).
     inverses: {layer: (A_inv, G_inv)}, the damped inverses applied by `inverse` (identities
-        before the first refresh; a layer not seen by the last refresh has (I, I/c)).
-    scale: c, with M⁻¹ v = v / c outside the factored layers (1 before the first refresh).
+        before the first inversion; a layer its batch did not reach has (I, I/c)).
+    scale: c, with M⁻¹ v = v / c outside the factored layers (1 before the first inversion).
     """
 
     count: jax.Array
@@ -143,22 +150,54 @@ def _check_int(name, value, low):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+def _every(period, count, run, keep):
+    """`run(None)` at the calls with count % period == 0, else `keep(None)` (a `lax.cond`: the
+    work is skipped, not masked); `run` alone when period is 1."""
+    if period == 1:
+        return run(None)
+    return lax.cond(count % period == 0, run, keep, None)
+
+
+def _inverted(state, factors, seen, damping):
+    """(inverses, scale) of `factors` damped with λ: the layers in `seen` (reached by the
+    refresh's batch) inverted, the others (I, I/c), c the scale outside the factored layers."""
+    lam = jnp.asarray(damping, state.scale.dtype)
+    inverses, means = {}, []
+    for name in state.inverses:
+        if name in seen:
+            a_inv, g_inv, mean = _damped_inverses(*factors[name], lam)
+            inverses[name] = (a_inv, g_inv)
+            means.append(mean)
+    mean = sum(means) / len(means)
+    scale = mean + jnp.maximum(lam, 0)
+    scale = jnp.where(jnp.isfinite(scale) & (scale > 0), scale, jnp.ones_like(scale))
+    for name, (a_inv, g_inv) in state.inverses.items():
+        if name not in inverses:  # not seen: v / c, as outside the layers
+            inverses[name] = (jnp.eye(a_inv.shape[0], dtype=a_inv.dtype),
+                              jnp.eye(g_inv.shape[0], dtype=g_inv.dtype) / scale)
+    return inverses, scale
+
+
 @dataclasses.dataclass(frozen=True)
 class KroneckerFactors:
     """K-FAC preconditioner for the natural-gradient solve (see the module docstring);
     hashable, a static argument of `jax.jit`.
 
-    every: refresh the factors and their inverses at every `every`-th `refresh` call (int ≥ 1);
-        the other calls only advance the counter and the key.
+    every: recompute the damped inverses at every `every`-th `refresh` call (int ≥ 1, K-FAC's T₃).
+    statistics_every: accumulate the factors' statistics (one forward pass and one VJP per
+        sample on the call's rows) at every `statistics_every`-th call (int ≥ 1, K-FAC's T₂).
+        The calls that do neither only advance the counter and the key.
     estimator: "sampled" (targets drawn from the model) or "exact" (the expectation over the
         family's Fisher, one VJP per output).
     samples: sampled targets per example (int ≥ 1; "sampled" only).
-    decay: weight of the old factors in their running average over refreshes, in [0, 1)
-        (M&G: 0.95; capped at 1 − 1/k at the k-th refresh); 0: this batch alone.
+    decay: per step, the weight of the old factors in their running average, in [0, 1) (M&G and
+        kfac-jax: 0.95; decay^statistics_every per accumulation, capped at 1 − 1/k at the k-th);
+        0: the latest batch alone.
     seed: seed of the sampling key (int ≥ 0).
     """
 
     every: int = 1
+    statistics_every: int = 1
     estimator: str = "sampled"
     samples: int = 1
     decay: float = 0.95
@@ -166,6 +205,7 @@ class KroneckerFactors:
 
     def __post_init__(self):
         _check_int("every", self.every, 1)
+        _check_int("statistics_every", self.statistics_every, 1)
         _check_int("samples", self.samples, 1)
         _check_int("seed", self.seed, 0)
         if self.estimator not in ESTIMATORS:
@@ -193,23 +233,25 @@ class KroneckerFactors:
 
     def refresh(self, state: KroneckerState, apply_fn: Callable, params: PyTree, inputs: Any,
                 targets: Any, family, damping) -> KroneckerState:
-        """The state after one call: on a refresh call (count % every == 0) the factors on this
-        batch (averaged with the old ones by `decay`) and their inverses damped with λ =
-        `damping`; else the same factors and inverses. The counter and the key always advance.
-        `targets` is not used (the targets are drawn from the model, or integrated out)."""
+        """The state after one call: the factors' statistics on this batch folded into their
+        running average when count % statistics_every == 0, then, when count % every == 0, their
+        inverses damped with λ = `damping`; the counter and the key always advance. Each part
+        that does not run is skipped (`lax.cond`), not masked. `targets` is not used (the targets
+        are drawn from the model, or integrated out)."""
         del targets
         key, sample_key = jax.random.split(state.key)
+        seen = tuple(jax.eval_shape(
+            lambda p, x, k: self.batch_factors(apply_fn, p, x, family, k), params, inputs,
+            sample_key))
 
-        def fresh(_):
-            return self._refreshed(state, apply_fn, params, inputs, family, damping, sample_key)
+        def accumulate(_):
+            return self._accumulated(state, apply_fn, params, inputs, family, sample_key)
 
-        def keep(_):
-            return state.factors, state.inverses, state.scale
-
-        if self.every == 1:
-            factors, inverses, scale = fresh(None)
-        else:
-            factors, inverses, scale = lax.cond(state.count % self.every == 0, fresh, keep, None)
+        factors = _every(self.statistics_every, state.count, accumulate,
+                         lambda _: state.factors)
+        inverses, scale = _every(self.every, state.count,
+                                 lambda _: _inverted(state, factors, seen, damping),
+                                 lambda _: (state.inverses, state.scale))
         return KroneckerState(state.count + 1, key, factors, inverses, scale)
 
     def inverse(self, state: KroneckerState) -> Callable[[PyTree], PyTree]:
@@ -243,30 +285,17 @@ class KroneckerFactors:
 
     # -- the factors --------------------------------------------------------------------------
 
-    def _refreshed(self, state, apply_fn, params, inputs, family, damping, key):
-        """(factors, inverses, scale) after a refresh on this batch."""
+    def _accumulated(self, state, apply_fn, params, inputs, family, key) -> dict:
+        """The factors with this batch's statistics folded in: weight min(decay^s, 1 − 1/k) on
+        the old ones at the k-th accumulation, s = statistics_every."""
         batch = self.batch_factors(apply_fn, params, inputs, family, key)
-        k = (state.count // self.every + 1).astype(state.scale.dtype)
-        weight = jnp.minimum(jnp.asarray(self.decay, k.dtype), 1 - 1 / k)
+        k = (state.count // self.statistics_every + 1).astype(state.scale.dtype)
+        weight = jnp.minimum(jnp.asarray(self.decay ** self.statistics_every, k.dtype), 1 - 1 / k)
         factors = dict(state.factors)
         for name, (a, g) in batch.items():
             old_a, old_g = state.factors[name]
             factors[name] = (weight * old_a + (1 - weight) * a, weight * old_g + (1 - weight) * g)
-        lam = jnp.asarray(damping, state.scale.dtype)
-        inverses, means = {}, []
-        for name in state.inverses:
-            if name in batch:
-                a_inv, g_inv, mean = _damped_inverses(*factors[name], lam)
-                inverses[name] = (a_inv, g_inv)
-                means.append(mean)
-        mean = sum(means) / len(means)
-        scale = mean + jnp.maximum(lam, 0)
-        scale = jnp.where(jnp.isfinite(scale) & (scale > 0), scale, jnp.ones_like(scale))
-        for name, (a_inv, g_inv) in state.inverses.items():
-            if name not in inverses:  # not seen: v / c, as outside the layers
-                inverses[name] = (jnp.eye(a_inv.shape[0], dtype=a_inv.dtype),
-                                  jnp.eye(g_inv.shape[0], dtype=g_inv.dtype) / scale)
-        return factors, inverses, scale
+        return factors
 
     def batch_factors(self, apply_fn, params, inputs, family, key) -> dict:
         """{layer: (A, G)} on this batch (no averaging), for the layers `apply_fn` calls; `key`
