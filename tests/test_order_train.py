@@ -46,7 +46,7 @@ def synthetic_problem():
 HYPER = {
     "msgd": {"kind": "msgd", "learning_rate": 0.1, "momentum": 0.0},
     "ng": {"kind": "ng_same_batch", "learning_rate": 0.2, "adapt_damping": False, "damping": 3.0, "solver": "minres_qlp",
-           "max_iters": 8, "rtol": 1e-4},
+           "max_iters": 8, "rtol": 1e-4, "reject": False},
 }
 
 
