@@ -1,6 +1,7 @@
 """The shipped configs under workflow/configs/ resolve (layered on config.yaml, as snakemake's
---configfile layers them), and the scaling config is a layer on the reproduce config holding only
-the stream-length axis, so its full-length runs are the reproduce config's own."""
+--configfile layers them), the scaling config is a layer on the reproduce config holding only
+the stream-length axis, so its full-length runs are the reproduce config's own, and the powered
+config is a layer on the reproduce config that keeps every job of the reproduce run."""
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,13 @@ from snakemake.utils import update_config
 
 from natgrad.study import registry
 from natgrad.study.order import plan, spec
+from natgrad.study.overfitting.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "workflow/configs").glob("*.yaml"))
+REPRODUCE = ROOT / "workflow/configs/reproduce.yaml"
+#: configs that are layers on the reproduce config (their header's command names both)
+ON_REPRODUCE = {"powered.yaml", "scaling.yaml"}
 
 
 def layered(*paths):
@@ -23,12 +28,25 @@ def layered(*paths):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_resolves(path):
-    layered(path)
+    layered(*([REPRODUCE] if path.name in ON_REPRODUCE else []), path)
+
+
+def test_powered_design_reuses_every_job_of_the_reproduce_run():
+    reproduce = layered(REPRODUCE)
+    powered = layered(REPRODUCE, ROOT / "workflow/configs/powered.yaml")
+    assert set(plan.jobs(reproduce)) < set(plan.jobs(powered))
+    small, large = Plan.of(reproduce), Plan.of(powered)
+    assert set(small.specs) < set(large.specs)
+    for name, runs in small.runs.items():
+        assert set(runs) < set(large.runs[name])
+    assert set(small.pilots) < set(large.pilots)  # the second data set's tune stage added
+    assert all(small.pilots[k] == large.pilots[k] for k in small.pilots)
+    assert len(powered["overfitting"]["seeds"]) >= 12
 
 
 def test_every_order_method_runs_a_learning_rate_grid():
     for path in [ROOT / "config.yaml", *CONFIGS]:
-        order = layered(path)["order"]
+        order = layered(*([REPRODUCE] if path.name in ON_REPRODUCE else []), path)["order"]
         assert all(len(spec.learning_rates(order, m)) >= 2 for m in order["methods"]), path.name
 
 
