@@ -25,11 +25,15 @@ Methods, each from the same initial parameters, with the same minibatch order:
   (`natgrad.preconditioners.kronecker.KroneckerFactors`, K-FAC's per-layer A ⊗ G) inside K-FAC's
   step control (`KRON_CONTROL`, `kron_economics`): `--kron-max-iters` (1) CG iterations from
   zero (`--kron-warm-start`, default 0; one iteration from zero is K-FAC's direction), α and μ
-  minimising the exact damped quadratic model over span{−ng, δ₀}, ρ against that model,
+  minimising the exact damped quadratic model over span{−ng, δ₀}, ρ against that model, the
+  exact metric on `--kron-metric-rows` (1: the whole gradient batch, where K-FAC takes its model),
   Levenberg-Marquardt λ adapted every `--kron-damping-every` (5) steps (so ρ's forward pass is paid once per 5 steps), no rejection;
   the factors fed as K-FAC feeds them: statistics accumulated every `--kron-statistics-every` (1)
-  steps on `--kron-rows` of the gradient batch (default the metric's tenth), decay 0.95 per step,
-  inverses every `--kron-every` (5) steps. Its grid is the initial λ. Its networks are the same
+  steps on `--kron-rows` of the gradient batch (default the metric's rows), decay 0.95 per step,
+  inverses every `--kron-every` (5) steps. Its grid is the initial λ, and beside it entries
+  `("fixed", η)` with the last round's control around the same factors: a fixed step size η, no
+  momentum, ρ against the first-order prediction, 3 warm-started CG iterations, λ from 1 adapted
+  every step and floored at 1e-3 (`kron_setup`). Its networks are the same
   dense layers written as flax modules (`DenseStack`, which the preconditioner's method
   interception finds), the parameters relabelled at the step's boundary (`as_flax` /
   `from_flax`: the same arrays);
@@ -104,8 +108,8 @@ METHODS = ("ng", "ng_kron", "ng_paper", "msgd", "adam", "kfac")
 
 
 def kron_economics(a, initial=1.0):
-    """ng_kron's economics: RECOMMENDED's metric fraction, `--kron-warm-start`, `--kron-max-iters`
-    CG iterations, Levenberg-Marquardt damping from `initial` adapted every `--kron-damping-every`
+    """ng_kron's economics: the metric on `--kron-metric-rows` of the gradient batch (the whole
+    batch), `--kron-warm-start`, `--kron-max-iters` CG iterations, Levenberg-Marquardt damping from `initial` adapted every `--kron-damping-every`
     steps (kfac-jax's T₁ = 5) and floored at `--kron-min-damping`, Kronecker factors fed as K-FAC
     feeds them: statistics every `--kron-statistics-every` steps (1) on the first
     `--kron-rows` of the gradient batch, decay 0.95 per step, inverses every `--kron-every` (5)
@@ -115,7 +119,7 @@ def kron_economics(a, initial=1.0):
         max_iters=a.kron_max_iters,
         damping=natgrad.damping.LevenbergMarquardt(initial=initial, minimum=a.kron_min_damping,
                                                    every=a.kron_damping_every),
-        warm_start=a.kron_warm_start, metric_fraction=RECOMMENDED.metric_fraction,
+        warm_start=a.kron_warm_start, metric_fraction=a.kron_metric_rows,
         preconditioner_fraction=a.kron_rows,
         preconditioner=KroneckerFactors(every=a.kron_every, statistics_every=a.kron_statistics_every,
                                         decay=0.95))
@@ -127,22 +131,46 @@ def kron_economics(a, initial=1.0):
 KRON_CONTROL = {"learning_rate": "adaptive", "momentum": True, "rho": "quadratic",
                 "reject": False}
 
+
+def fixed_rate_economics(a):
+    """The economics of ng_kron's fixed-rate entries (the last round's best ng_kron on the
+    autoencoder): 3 CG iterations warm-started as RECOMMENDED, Levenberg-Marquardt λ from 1
+    adapted every step and floored at 1e-3 (ρ against the first-order prediction drives it down
+    whenever the model is good), the factors fed as K-FAC feeds them (`kron_economics`)."""
+    return SolverEconomics(
+        max_iters=3, damping=natgrad.damping.LevenbergMarquardt(initial=1.0, minimum=1e-3),
+        warm_start=RECOMMENDED.warm_start, metric_fraction=RECOMMENDED.metric_fraction,
+        preconditioner_fraction=a.kron_rows,
+        preconditioner=KroneckerFactors(every=a.kron_every, statistics_every=a.kron_statistics_every,
+                                        decay=0.95))
+
+
+def kron_setup(value, a):
+    """(economics, step control) of one ng_kron grid entry: an initial λ, K-FAC's control
+    (`kron_economics`, `KRON_CONTROL`); or `("fixed", η)`, a fixed step size η with no momentum
+    and ρ against the first-order prediction (`fixed_rate_economics`)."""
+    if isinstance(value, tuple):
+        _, eta = value
+        return fixed_rate_economics(a), {"learning_rate": eta, "momentum": False,
+                                         "rho": "first_order", "reject": False}
+    return kron_economics(a, value), KRON_CONTROL
+
 #: kfac-jax's own example settings for this autoencoder (its examples' optimizer config): a
 #: `"example"` entry of the K-FAC grid runs them.
 KFAC_EXAMPLE = {"initial_damping": 150.0, "min_damping": 1e-5, "max_damping": 1000.0,
                 "num_burnin_steps": 5}
 
 # Each method's grid (learning rates; ng_kron: the initial damping, its step size being the
-# model's; K-FAC: initial damping with kfac-jax's default floor and no burn-in, or "example",
+# model's, or ("fixed", η), `kron_setup`; K-FAC: initial damping with kfac-jax's default floor and no burn-in, or "example",
 # `KFAC_EXAMPLE`), per problem. The first value is the best of the last full run (README,
-# "Benchmarks"): --quick runs it alone. A best value at the edge of its grid had the grid extended
-# past it.
+# "Benchmarks"; ng_kron's: of a pilot of the loss after 20/40/60 updates, docs/solver_economics.md):
+# --quick runs it alone. A best value at the edge of its grid had the grid extended past it.
 GRIDS = {
-    "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_kron": (1.0, 0.1, 10.0),
+    "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_kron": (1e-3, 1e-4, 0.1, 1.0, ("fixed", 0.5)),
                          "ng_paper": (2.0, 1.0, 0.5),
                          "msgd": (0.2, 0.05, 0.5), "adam": (2e-2, 5e-2, 1e-2, 5e-3, 2e-3),
                          "kfac": (1e-3, 1e-4, 1e-2, 0.1, "example")},
-    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0), "ng_kron": (1.0, 10.0, 0.1, 150.0),
+    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0), "ng_kron": (1e-4, 1e-3, 1e-2, 1.0, ("fixed", 0.25)),
                     "ng_paper": (0.25, 0.5, 1.0),
                     "msgd": (0.01, 3e-3, 0.05), "adam": (3e-3, 1e-3, 3e-4, 1e-2),
                     "kfac": ("example", 1e-4, 1e-3, 1e-2, 0.1)},
@@ -154,6 +182,8 @@ LOSS_AFTER = (20, 40, 60)
 
 def label(value):
     """A grid value as printed."""
+    if isinstance(value, tuple):
+        return " ".join(map(label, value))
     return value if isinstance(value, str) else f"{value:g}"
 
 
@@ -312,7 +342,7 @@ def _ng(problem, lr, economics, max_iters, damping=None, **control):
 
 def _ng_flax(problem, economics, **control):
     """`_ng` on the problem's flax view (`flax_problem`), parameters relabelled at the boundary,
-    with the economics' iterations and damping and K-FAC's step control (`KRON_CONTROL`)."""
+    with the economics' iterations and damping and the entry's step control (`kron_setup`)."""
     init, step = _ng(flax_problem(problem), control.pop("learning_rate"), economics,
                      economics.max_iters, economics.damping, **control)
 
@@ -383,7 +413,8 @@ def method(name, problem, value, a):
     if name == "ng":
         return _ng(problem, value, RECOMMENDED, a.ng_max_iters)
     if name == "ng_kron":
-        return _ng_flax(problem, kron_economics(a, value), **KRON_CONTROL)
+        economics, control = kron_setup(value, a)
+        return _ng_flax(problem, economics, **control)
     if name == "ng_paper":
         return _ng(problem, value, PAPER, 20)
     if name == "msgd":
@@ -562,6 +593,9 @@ KRON_FLAGS = (
     ("--kron-every", int, 5, "ng_kron's steps between inversions of the Kronecker factors"),
     ("--kron-statistics-every", int, 1,
      "ng_kron's steps between accumulations of the factors' statistics"),
+    ("--kron-metric-rows", float, 1.0,
+     "fraction of the gradient batch ng_kron's exact metric (its CG products and the model of α, "
+     "μ and ρ) is taken on (default 1: the whole batch, as K-FAC's model)"),
     ("--kron-rows", float, None,
      "fraction of the gradient batch the factors' statistics are taken on (default: the "
      "metric's, 0.1)"),
@@ -681,12 +715,13 @@ def report_costs(problem, best_runs, a):
         if (problem.name, name) not in best_runs:
             continue
         value, _, rec = best_runs[problem.name, name]
-        economics = {"ng": RECOMMENDED, "ng_paper": PAPER}.get(name) or kron_economics(a, value)
+        economics, control = {"ng": (RECOMMENDED, None), "ng_paper": (PAPER, None)}.get(name) \
+            or kron_setup(value, a)
         view, params = problem, rec["params"]
         if name == "ng_kron":
             view, params = flax_problem(problem), as_flax(params)
         split = cost_split(view, params, economics, rec["iterations"], problem.batch[name],
-                           KRON_CONTROL if name == "ng_kron" else None)
+                           control)
         parts = sum(split[k] for k in ("gradient", "metric_products", "solver_vectors",
                                        "preconditioner", "step_control"))
         print(f"# cost {problem.name} {name} ({label(value)}): {rec['iterations']:.1f} CG "
