@@ -109,20 +109,24 @@ METHODS = ("ng", "ng_kron", "ng_paper", "msgd", "adam", "kfac")
 
 def kron_economics(a, initial=1.0):
     """ng_kron's economics: the metric on `--kron-metric-rows` of the gradient batch (the whole
-    batch), `--kron-warm-start`, `--kron-max-iters` CG iterations, Levenberg-Marquardt damping from `initial` adapted every `--kron-damping-every`
-    steps (kfac-jax's T₁ = 5) and floored at `--kron-min-damping`, Kronecker factors fed as K-FAC
-    feeds them: statistics every `--kron-statistics-every` steps (1) on the first
-    `--kron-rows` of the gradient batch, decay 0.95 per step, inverses every `--kron-every` (5)
-    steps. With `--kron-max-iters 1` and no warm start the direction is K-FAC's, α and μ then
+    batch), `--kron-warm-start`, `--kron-max-iters` CG iterations, Levenberg-Marquardt damping
+    from `initial` adapted every `--kron-damping-every` steps (kfac-jax's T₁ = 5) and floored
+    at `--kron-min-damping`, Kronecker factors fed as K-FAC feeds them (`kron_factors`) on the
+    first `--kron-rows` of the gradient batch. With `--kron-max-iters 1` and no warm start the direction is K-FAC's, α and μ then
     chosen by the exact metric's model."""
     return SolverEconomics(
         max_iters=a.kron_max_iters,
         damping=natgrad.damping.LevenbergMarquardt(initial=initial, minimum=a.kron_min_damping,
                                                    every=a.kron_damping_every),
         warm_start=a.kron_warm_start, metric_fraction=a.kron_metric_rows,
-        preconditioner_fraction=a.kron_rows,
-        preconditioner=KroneckerFactors(every=a.kron_every, statistics_every=a.kron_statistics_every,
-                                        decay=0.95))
+        preconditioner_fraction=a.kron_rows, preconditioner=kron_factors(a))
+
+
+def kron_factors(a):
+    """The Kronecker factors as K-FAC feeds them: statistics every `--kron-statistics-every`
+    steps, decay 0.95 per step, inverses every `--kron-every` steps."""
+    return KroneckerFactors(every=a.kron_every, statistics_every=a.kron_statistics_every,
+                            decay=0.95)
 
 
 #: ng_kron's step control (K-FAC's, around the exact metric): α and μ minimising the exact damped
@@ -140,9 +144,7 @@ def fixed_rate_economics(a):
     return SolverEconomics(
         max_iters=3, damping=natgrad.damping.LevenbergMarquardt(initial=1.0, minimum=1e-3),
         warm_start=RECOMMENDED.warm_start, metric_fraction=RECOMMENDED.metric_fraction,
-        preconditioner_fraction=a.kron_rows,
-        preconditioner=KroneckerFactors(every=a.kron_every, statistics_every=a.kron_statistics_every,
-                                        decay=0.95))
+        preconditioner_fraction=a.kron_rows, preconditioner=kron_factors(a))
 
 
 def kron_setup(value, a):
@@ -155,22 +157,24 @@ def kron_setup(value, a):
                                          "rho": "first_order", "reject": False}
     return kron_economics(a, value), KRON_CONTROL
 
+
 #: kfac-jax's own example settings for this autoencoder (its examples' optimizer config): a
 #: `"example"` entry of the K-FAC grid runs them.
 KFAC_EXAMPLE = {"initial_damping": 150.0, "min_damping": 1e-5, "max_damping": 1000.0,
                 "num_burnin_steps": 5}
 
 # Each method's grid (learning rates; ng_kron: the initial damping, its step size being the
-# model's, or ("fixed", η), `kron_setup`; K-FAC: initial damping with kfac-jax's default floor and no burn-in, or "example",
-# `KFAC_EXAMPLE`), per problem. The first value is the best of the last full run (README,
-# "Benchmarks"; ng_kron's: of a pilot of the loss after 20/40/60 updates, docs/solver_economics.md):
-# --quick runs it alone. A best value at the edge of its grid had the grid extended past it.
+# model's, or ("fixed", η), `kron_setup`; K-FAC: initial damping with kfac-jax's default floor
+# and no burn-in, or "example", `KFAC_EXAMPLE`), per problem. The first value is the best of the
+# last full run (README, "Benchmarks"; ng_kron's: of a pilot of the loss after 20/40/60 updates,
+# docs/solver_economics.md): --quick runs it alone. A best value at the edge of its grid had the grid extended past it.
 GRIDS = {
     "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_kron": (1e-3, 1e-4, 0.1, 1.0, ("fixed", 0.5)),
                          "ng_paper": (2.0, 1.0, 0.5),
                          "msgd": (0.2, 0.05, 0.5), "adam": (2e-2, 5e-2, 1e-2, 5e-3, 2e-3),
                          "kfac": (1e-3, 1e-4, 1e-2, 0.1, "example")},
-    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0), "ng_kron": (1e-4, 1e-3, 1e-2, 1.0, ("fixed", 0.25)),
+    "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0),
+                    "ng_kron": (1e-4, 1e-3, 1e-2, 1.0, ("fixed", 0.25)),
                     "ng_paper": (0.25, 0.5, 1.0),
                     "msgd": (0.01, 3e-3, 0.05), "adam": (3e-3, 1e-3, 3e-4, 1e-2),
                     "kfac": ("example", 1e-4, 1e-3, 1e-2, 0.1)},
@@ -598,7 +602,7 @@ KRON_FLAGS = (
      "μ and ρ) is taken on (default 1: the whole batch, as K-FAC's model)"),
     ("--kron-rows", float, None,
      "fraction of the gradient batch the factors' statistics are taken on (default: the "
-     "metric's, 0.1)"),
+     "metric's rows)"),
     ("--kron-damping-every", int, 5, "ng_kron's steps between adaptations of the damping"),
     ("--kron-min-damping", float, 1e-8, "ng_kron's floor of the Levenberg-Marquardt damping"),
     ("--kron-warm-start", float, 0.0,
