@@ -172,6 +172,9 @@ def test_common_error_levels_are_the_whole_percents_every_length_spans():
     short, long = shifted_frontiers(0.0, 1000), shifted_frontiers(2.0, 2000)
     assert frontier.common_errors([short, long]) == [33.0, 34.0]
     assert frontier.common_errors([short, shifted_frontiers(5.0, 4000)]) == []  # no overlap
+    # MSGD 32.5-35.5 % and 29.9-32.9 %: the overlap holds no whole percent, so its midpoint
+    narrow = [shifted_frontiers(0.5, 1000), shifted_frontiers(3.1, 2000)]
+    assert frontier.common_errors(narrow) == [pytest.approx(32.7)]
     df = scaling.table([short, long])
     common = df[df["level_kind"] == "common_error"]
     assert len(common) == 2 * 2 * SEGMENTS and common["bracketed"].all()

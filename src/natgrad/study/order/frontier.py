@@ -172,14 +172,19 @@ def store_levels(ds, method, reference, smooth=False):
 def common_errors(stores):
     """The common validation-error levels of several aggregated stores (stream lengths): every
     whole percent that both methods' frontiers span for every seed and segment of every store,
-    so the frontier rule brackets it everywhere (empty when their ranges do not overlap)."""
+    so the frontier rule brackets it everywhere; the span's midpoint when it is narrower than the
+    gap between whole percents (so an overlap is never lost to rounding); empty when the ranges do
+    not overlap."""
     low, high = -math.inf, math.inf
     for store in stores:
         for method in store_methods(store):
             _, errors, _ = method_frontier(store, method)
             low = max(low, float(np.min(errors, axis=0).max()))
             high = min(high, float(np.max(errors, axis=0).min()))
-    return [float(e) for e in np.arange(math.ceil(low), math.floor(high) + 1)] if low <= high else []
+    if low > high:
+        return []
+    whole = [float(e) for e in np.arange(math.ceil(low), math.floor(high) + 1)]
+    return whole or [(low + high) / 2]
 
 
 def error_levels(ds, method, reference, errors):

@@ -4,8 +4,9 @@ lengths, as one table (`results/scaling/order.csv`).
 
 Two kinds of rows (`level_kind`): `msgd_rate`, at each MSGD grid point's own final validation
 error (the claims' levels; they fall as the stream lengthens), and `common_error`, at whole-percent
-validation errors that every length's frontiers span (`frontier.common_errors`), both methods
-interpolated, so the ratio can be read against length at equal fit."""
+validation errors that every length's frontiers span (the span's midpoint when it holds no whole
+percent: `frontier.common_errors`), both methods interpolated, so the ratio can be read against
+length at equal fit."""
 from __future__ import annotations
 
 import json
