@@ -24,9 +24,8 @@ Kinds (paper §5-6, appendix 8.5-8.8; hyper-parameter keys in `HYPER_KEYS`):
 The natural-gradient kinds run the library's public step, `natgrad.natural_gradient_step`, with
 its run-time checks on (the study's loops run under checkify: `natgrad.study.checked`): the paper's
 step rule (a fixed learning rate, ρ of eq. 30, every step applied), and with `reject` the library's
-step rejection (a step that does not lower the loss is not applied; under Levenberg-Marquardt
-damping it also raises λ, under constant damping the next proposal is the same step), so that a
-comparison of metrics is not decided by an unguarded step.
+step rejection (a step that does not lower the loss is not applied and raises the damping), so that
+a comparison of metrics is not decided by an unguarded step.
 """
 from __future__ import annotations
 
