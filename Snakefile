@@ -1,9 +1,22 @@
 # natgrad study: Pascanu & Bengio (2014), "Revisiting Natural Gradient for Deep Networks".
 # One experiment per entry of natgrad.study.registry.EXPERIMENTS: its rule file
 # workflow/rules/<name>.smk and its targets; the rules only call the package (python -m natgrad.study).
+import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+# The workflow imports the natgrad of this checkout, the code its jobs run (common.smk puts SRC first
+# on their PYTHONPATH), whatever the environment has installed: the digests, the registry and the
+# config resolution then describe the code that runs.
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+
+import natgrad
+
+if Path(natgrad.__file__).resolve().parent != (SRC / "natgrad").resolve():
+    raise WorkflowError(f"natgrad was imported from {natgrad.__file__}, not from this checkout's {SRC}")
 
 from natgrad.study.registry import EXPERIMENTS, check_data, resolve
 

@@ -23,7 +23,7 @@ rule claims_table:
         tfd=lambda wc, input: f"--tfd {stores([input.tfd])[0]}" if "tfd" in input.keys() else "",
         table1=lambda wc, input: " ".join(f"--table1 {k[len(TABLE1):]}={stores([p])[0]}"
                                           for k, p in input.items() if k.startswith(TABLE1)),
-        code=code_digest("claims"),
+        code=code_digest("claims", "table"),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from natgrad.study.config import datasets_entry
 from natgrad.study.data.inspect import dataset_files
-from natgrad.study.provenance import code_digest
+from natgrad.study.code_digest import code_digest
 
 # Rules run `python -m natgrad.study ...` with the interpreter running snakemake (its bin directory
-# goes first on PATH, so jobs, SLURM jobs too, need no activated environment), and the package's own
-# sources first on PYTHONPATH.
+# goes first on PATH, so jobs, SLURM jobs too, need no activated environment), and the checkout's
+# sources (the Snakefile's SRC, which the workflow itself imports) first on PYTHONPATH.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(Path(workflow.main_snakefile).parent / "src")]
+    [str(SRC)]
     + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
 

@@ -13,7 +13,7 @@ rule equivalence_table:
         ),
     params:
         config=lambda wc: as_json(config["equivalence"]),
-        code=code_digest("equivalence"),
+        code=code_digest("equivalence", "table"),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],

@@ -30,7 +30,7 @@ rule order_data:
         config=as_json(order_spec.data_config(config["order"])),
         datasets=as_json(ORDER_DATASETS),
         stores=lambda wc, output: stores(output),
-        code=code_digest("order_data"),
+        code=code_digest("order", "data"),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],
@@ -60,7 +60,7 @@ rule order_train:
         checkpoint_every=config["order"]["checkpoint_every"],
         checkpoint=f"{order_plan.RESULTS}/checkpoints/{ORDER_JOB}.npz",
         compile_cache=COMPILE_CACHE,
-        code=code_digest("order_train"),
+        code=code_digest("order", "train"),
     wildcard_constraints:
         method="[A-Za-z0-9_]+",
         key="[0-9a-f]+",
@@ -96,7 +96,7 @@ rule order_aggregate:
         config=lambda wc: as_json(order_plan.numbers_config(config, order_plan.samples_of(config, wc.length))),
         runs=lambda wc, input: stores(input),
         store=lambda wc, output: stores([output.store])[0],
-        code=code_digest("order_aggregate"),
+        code=code_digest("order", "aggregate"),
     wildcard_constraints:
         length="(-[0-9]+)?",
     threads: JOB["threads"]
@@ -153,7 +153,7 @@ rule scaling_table:
     params:
         stores=lambda wc, input: stores(input),
         style=as_json(config["order"]["plot"]),
-        code=code_digest("order_scaling"),
+        code=code_digest("order", "scaling"),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],

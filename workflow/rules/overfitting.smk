@@ -23,7 +23,7 @@ rule overfitting_train:
         checkpoint="results/{stage}/checkpoints/{experiment}-{method}-{key}-seeds{seeds}.npz",
         compile_cache=COMPILE_CACHE,
         tuned=lambda wc, input: f"--tuned {input.tuned}" if "tuned" in input.keys() else "",
-        code=code_digest("overfitting_train"),
+        code=code_digest("overfitting", "train"),
     wildcard_constraints:
         stage="overfitting|tune",
         experiment="[A-Za-z0-9_]+",
@@ -132,7 +132,7 @@ rule tune_choose:
     params:
         tune=lambda wc: as_json(OVERFITTING_PLAN.specs["overfitting", wc.experiment, wc.method, wc.key]["methods"][wc.method]["tune"]),
         runs=lambda wc, input: overfitting_plan.store_paths(input),
-        code=code_digest("overfitting_train"),
+        code=code_digest("overfitting", "tune"),
     wildcard_constraints:
         experiment="[A-Za-z0-9_]+",
         method="[a-z_]+",

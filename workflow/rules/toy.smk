@@ -9,7 +9,7 @@ rule toy_paths:
         kl_points=toy_plan.KL_POINTS,
     params:
         config=lambda wc: as_json(config["toy"]),
-        code=code_digest("toy"),
+        code=code_digest("toy", "paths"),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],

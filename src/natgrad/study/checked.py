@@ -8,7 +8,11 @@ import functools
 import jax
 from jax.experimental import checkify
 
-__all__ = ["CheckFailedError", "checked", "raise_failed"]
+__all__ = ["CheckFailedError", "NonFiniteError", "checked", "raise_failed"]
+
+
+class NonFiniteError(FloatingPointError):
+    """A run produced NaN/inf; the message names the job and its settings."""
 
 
 class CheckFailedError(ValueError):

@@ -17,9 +17,9 @@ from natgrad.study.registry import groups
 
 def _expected_errors():
     """Errors whose message says everything: bad data, bad settings, a diverging run."""
+    from natgrad.study.checked import NonFiniteError
     from natgrad.study.config import ConfigError
-    from natgrad.study.data import DataError
-    from natgrad.study.order.train import NonFiniteError
+    from natgrad.study.data.types import DataError
 
     return (ConfigError, DataError, NonFiniteError)
 

@@ -23,17 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from natgrad.study import checkpoints, stores
-from natgrad.study.checked import checked, raise_failed
+from natgrad.study.checked import NonFiniteError, checked, raise_failed
 from natgrad.study.provenance import settings_digest
 from natgrad.study.methods import Batch, StepRecord, build_method
 from natgrad.study.model import build_model
 from natgrad.study.order import spec as spec_lib
 
 DIAGNOSTICS = StepRecord._fields
-
-
-class NonFiniteError(FloatingPointError):
-    """A run produced NaN/inf; the message names the job and its settings."""
 
 
 class Interrupted(RuntimeError):

@@ -1,0 +1,98 @@
+"""The code digests come from the import graph: a docstring edit reruns nothing, a code edit reruns
+the job kinds that import it and no other (edits made on a copy of the source tree); and the
+workflow imports the checkout's own natgrad, whatever the environment has installed."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from natgrad.study.code_digest import code_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Every digest a rule asks for: (group, command) of its `code_digest(...)` parameter.
+JOBS = sorted({m for p in (ROOT / "workflow/rules").glob("*.smk")
+               for m in re.findall(r'code_digest\("(\w+)", "([\w-]+)"\)', p.read_text())})
+
+
+@pytest.fixture
+def source(tmp_path):
+    """A copy of src/natgrad to edit."""
+    return Path(shutil.copytree(ROOT / "src/natgrad", tmp_path / "natgrad",
+                                ignore=shutil.ignore_patterns("__pycache__")))
+
+
+def digests(root):
+    return {job: code_digest(*job, root=root) for job in JOBS}
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def changed_by(source, path, old, new):
+    before = digests(source)
+    edit(source / path, old, new)
+    after = digests(source)
+    return {job for job in JOBS if before[job] != after[job]}
+
+
+def test_every_rules_job_kind_is_planned():
+    assert {("order", "train"), ("order", "aggregate"), ("overfitting", "train"),
+            ("claims", "table")} <= set(JOBS)
+
+
+def test_a_docstring_or_comment_edit_changes_no_digest(source):
+    before = digests(source)
+    edit(source / "study/methods.py", '"""', '"""Reworded. ')
+    edit(source / "study/order/frontier.py", "\ndef ", "\n# a comment\n\n\ndef ")
+    text = (source / "study/order/frontier.py").read_text()
+    first_def = text.index("\ndef ")
+    body = text.index('"""', first_def)
+    (source / "study/order/frontier.py").write_text(text[:body + 3] + "Reworded. " + text[body + 3:])
+    assert digests(source) == before
+
+
+def test_a_frontier_edit_reruns_what_writes_levels_and_the_claims_not_training(source):
+    changed = changed_by(source, "study/order/frontier.py", "\ndef ", "\nEDITED = 1\n\n\ndef ")
+    assert changed == {("order", "aggregate"), ("order", "scaling"), ("claims", "table")}
+
+
+def test_a_martens_edit_reruns_natural_gradient_training(source):
+    changed = changed_by(source, "preconditioners/martens.py", "\ndef ", "\nEDITED = 1\n\n\ndef ")
+    assert {("order", "train"), ("overfitting", "train")} <= changed
+    assert ("toy", "paths") not in changed and ("order", "scaling") not in changed
+
+
+def test_an_unknown_command_is_named():
+    with pytest.raises(ValueError, match="no command 'fly'"):
+        code_digest("order", "fly")
+    with pytest.raises(ValueError, match="no command-line group 'nope'"):
+        code_digest("nope", "train")
+
+
+def test_the_workflow_imports_its_own_checkouts_natgrad(tmp_path):
+    """A copy of the checkout, run from this environment (whose natgrad is installed from another
+    checkout, or is on PYTHONPATH): the workflow process imports the copy's natgrad."""
+    copy = tmp_path / "checkout"
+    copy.mkdir()
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, copy / name)
+    for name in ("workflow", "src"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    marker = "natgrad.study.registry imported from"
+    with (copy / "src/natgrad/study/registry.py").open("a") as f:
+        f.write(f"\nimport sys\nprint({marker!r}, __file__, file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(ROOT / "src")  # another checkout's natgrad, first in the environment
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=copy, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = re.findall(re.escape(marker) + r" (\S+)", run.stderr)
+    assert imported and Path(imported[0]).resolve() == (copy / "src/natgrad/study/registry.py").resolve()
+    assert "order_train" in run.stdout
