@@ -11,7 +11,11 @@ import xarray as xr
 from scipy import stats
 
 from natgrad.study import registry
+from natgrad.study.claims import rows as schema
 from natgrad.study.claims import table, verdict
+from natgrad.study.equivalence.claims import equivalence_claim
+from natgrad.study.overfitting import claims as overfitting_claims
+from natgrad.study.toy.claims import grid_minima, toy_claim
 from natgrad.study.statistics import mde, paired
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,10 +88,10 @@ NOISE = 0.05 * RNG.normal(size=5)
 def test_restricted_mnist_claims_decided_by_the_paired_differences():
     ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE,
                             "ng_different_batch": 4.9 + NOISE[::-1],
-                            "ng_same_batch": 4.6 + NOISE[::-1], table.SHARED: 4.7 + NOISE},
+                            "ng_same_batch": 4.6 + NOISE[::-1], overfitting_claims.SHARED: 4.7 + NOISE},
                            {"ng_unlabeled": 0.002 + 0.0001 * NOISE, "ng_same_batch": 0.001,
-                            table.SHARED: 0.004})
-    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+                            overfitting_claims.SHARED: 0.004})
+    rows = {r["claim_id"]: r for r in overfitting_claims.restricted_mnist_claims(ds)}
     assert rows["C1"]["verdict"] == verdict.HOLDS and rows["C1"]["n"] == 5
     assert rows["C1"]["ci_low"] > 0.5 and rows["C1"]["ci_high"] < 0.7
     # equal to NG-same on average: the weaker comparison makes C2 inconclusive
@@ -100,8 +104,8 @@ def test_every_comparison_row_reads_its_interval_against_the_papers_effect():
     # C1's differences: 0.4 + d, d = NOISE - NOISE[::-1]: an interval around 0.4 that excludes 0.59
     ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_unlabeled": 4.6 + NOISE[::-1],
                             "ng_different_batch": 4.6 + NOISE, "ng_same_batch": 4.9 + NOISE,
-                            table.SHARED: 4.6 + NOISE}, {})
-    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+                            overfitting_claims.SHARED: 4.6 + NOISE}, {})
+    rows = {r["claim_id"]: r for r in overfitting_claims.restricted_mnist_claims(ds)}
     d = NOISE - NOISE[::-1] + 0.4
     assert rows["C1"]["paper_effect"] == pytest.approx(0.59)
     # mde by hand: (t(0.975, 4) + t(0.8, 4)) · sd / √5 = (2.776445 + 0.940965) · sd / √5
@@ -114,8 +118,8 @@ def test_every_comparison_row_reads_its_interval_against_the_papers_effect():
     assert rows["C2"]["excludes_paper_effect"] is (not rows["C2"]["ci_low"] <= 0.26
                                                    <= rows["C2"]["ci_high"])
     assert rows["C3"]["paper_effect"] == pytest.approx(0.0017 - 0.0023)
-    assert table.excludes(-1.0, 1.0, 0.5) is False and table.excludes(0.6, 1.0, 0.5) is True
-    assert table.excludes(np.nan, 1.0, 0.5) is None and table.excludes(0.0, 1.0, np.nan) is None
+    assert schema.excludes(-1.0, 1.0, 0.5) is False and schema.excludes(0.6, 1.0, 0.5) is True
+    assert schema.excludes(np.nan, 1.0, 0.5) is None and schema.excludes(0.0, 1.0, np.nan) is None
 
 
 def test_mde_is_the_effect_a_paired_t_test_detects_with_80_percent_power():
@@ -137,21 +141,21 @@ def test_a_failing_row_shows_its_decisive_comparison_a_passing_row_its_weakest()
     # below zero, not the passing one's above zero
     ds = overfitting_store({"ng_unlabeled": 4.6 + NOISE, "ng_different_batch": 4.1 + NOISE[::-1],
                             "ng_same_batch": 4.9 + NOISE[::-1]}, {})
-    c2 = next(r for r in table.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
+    c2 = next(r for r in overfitting_claims.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
     d = 4.1 + NOISE[::-1] - 4.6 - NOISE
-    assert c2["verdict"] == verdict.FAILS and c2["shown"] == table.DECISIVE
+    assert c2["verdict"] == verdict.FAILS and c2["shown"] == schema.DECISIVE
     assert (c2["ci_low"], c2["ci_high"]) == pytest.approx((paired(d).low, paired(d).high))
     assert c2["ci_high"] < 0 and "vs ng_different_batch" in c2["our_value"]
     # both hold: the row shows the one with the lower bound (NG-different batch, 0.2 better)
     ds = overfitting_store({"ng_unlabeled": 4.6 + NOISE, "ng_different_batch": 4.8 + NOISE[::-1],
                             "ng_same_batch": 5.6 + NOISE[::-1]}, {})
-    c2 = next(r for r in table.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
-    assert c2["verdict"] == verdict.HOLDS and c2["shown"] == table.WEAKEST
+    c2 = next(r for r in overfitting_claims.restricted_mnist_claims(ds) if r["claim_id"] == "C2")
+    assert c2["verdict"] == verdict.HOLDS and c2["shown"] == schema.WEAKEST
     assert 0 < c2["ci_low"] < 0.3 and "vs ng_different_batch" in c2["our_value"]
     # one comparison: the only one
-    c1 = table.restricted_mnist_claims(overfitting_store({"msgd": 5.2 + NOISE,
+    c1 = overfitting_claims.restricted_mnist_claims(overfitting_store({"msgd": 5.2 + NOISE,
                                                           "ng_unlabeled": 4.6 + NOISE}, {}))[0]
-    assert c1["shown"] == table.ONLY
+    assert c1["shown"] == schema.ONLY
 
 
 def test_a_choice_at_the_edge_of_its_grid_is_flagged_in_the_row_that_uses_it():
@@ -159,7 +163,7 @@ def test_a_choice_at_the_edge_of_its_grid_is_flagged_in_the_row_that_uses_it():
     tuned = {"tuned": {"method": "msgd", "chosen": {"batch_size": 250}, "at_edge": ["batch_size"],
                        "seeds": [100]}}
     ds.attrs["config"] = json.dumps({"methods": {"msgd": tuned, "ng_unlabeled": {}}})
-    row = table.restricted_mnist_claims(ds)[0]
+    row = overfitting_claims.restricted_mnist_claims(ds)[0]
     assert row["claim_id"] == "C1" and "edge of its grid: msgd (batch_size)" in row["our_value"]
 
 
@@ -171,20 +175,20 @@ def test_claims_read_the_evaluation_the_config_fixed_and_name_it():
     ds["test_error"][0, :, 1] = 6.0 + NOISE  # msgd
     ds["test_error"][1, :, 1] = 4.0 + NOISE[::-1]  # ng_unlabeled
     ds.attrs["reported_at"] = "final"
-    final = table.restricted_mnist_claims(ds)[0]
+    final = overfitting_claims.restricted_mnist_claims(ds)[0]
     assert final["verdict"] == verdict.FAILS and final["reported_at"] == "final"
     assert "last update" in final["our_value"]
     ds.attrs["reported_at"] = "early_stopped"
-    stopped = table.restricted_mnist_claims(ds)[0]
+    stopped = overfitting_claims.restricted_mnist_claims(ds)[0]
     assert stopped["verdict"] == verdict.HOLDS and stopped["reported_at"] == "early_stopped"
     assert stopped["ci_low"] > 1.5 and "lowest validation error" in stopped["our_value"]
 
 
 def test_a_claim_resting_on_a_diverged_run_neither_holds_nor_fails():
     ds = overfitting_store({"msgd": 5.2 + NOISE, "ng_unlabeled": 4.6 + NOISE}, {})
-    assert table.restricted_mnist_claims(ds)[0]["verdict"] == verdict.HOLDS
+    assert overfitting_claims.restricted_mnist_claims(ds)[0]["verdict"] == verdict.HOLDS
     ds["diverged"][1, [1, 3]] = True  # ng_unlabeled, seeds 1 and 3
-    row = table.restricted_mnist_claims(ds)[0]
+    row = overfitting_claims.restricted_mnist_claims(ds)[0]
     assert row["verdict"] == verdict.INCONCLUSIVE and row["diverged_runs"] == "ng_unlabeled seeds 1, 3"
     assert "would be holds" in row["test"]
 
@@ -193,13 +197,13 @@ def test_seeds_for_the_papers_effect_is_the_fewest_whose_mde_reaches_it():
     from scipy import stats
 
     for sd, effect in ((0.5, 0.59), (0.6, 0.26), (0.4, -0.28)):
-        n = table.seeds_needed(sd, effect)
+        n = schema.seeds_needed(sd, effect)
         # the power of the paired two-sided 5 % test at the paper's effect, from the noncentral t
         def power(k):
             crit, nc = stats.t.ppf(0.975, k - 1), abs(effect) / (sd / np.sqrt(k))
             return stats.nct.sf(crit, k - 1, nc) + stats.nct.cdf(-crit, k - 1, nc)
         assert power(n) >= 0.79 and power(n - 1) < 0.8, (sd, effect, n)
-    assert math.isnan(table.seeds_needed(0.5, 0.0)) and math.isnan(table.seeds_needed(np.nan, 1))
+    assert math.isnan(schema.seeds_needed(0.5, 0.0)) and math.isnan(schema.seeds_needed(np.nan, 1))
 
 
 IDS = ["C1", "C2", "C3", "C4", "C4-S", "C5", "C5-S", "C6", "C6-S", "C7", "C8", "C9"]
@@ -207,12 +211,13 @@ IDS = ["C1", "C2", "C3", "C4", "C4-S", "C5", "C5-S", "C6", "C6-S", "C7", "C8", "
 
 def test_claims_without_their_results_are_not_run():
     ds = overfitting_store({"msgd": 5.0 + NOISE, "ng_same_batch": 4.0 + NOISE}, {})
-    rows = {r["claim_id"]: r for r in table.restricted_mnist_claims(ds)}
+    rows = {r["claim_id"]: r for r in overfitting_claims.restricted_mnist_claims(ds)}
     assert {rows[c]["verdict"] for c in ("C1", "C2", "C3")} == {verdict.NOT_RUN}
     df = table.claims_table()
-    assert list(df.columns) == list(table.COLUMNS)
+    assert list(df.columns) == list(schema.COLUMNS)
     assert list(df["claim_id"]) == IDS
     assert set(df["verdict"]) == {verdict.NOT_RUN}
+    assert set(df.loc[df["claim_id"].isin(["C4", "C7", "C8"]), "dataset"]) == {""}
 
 
 # (C4-C6 on hand-built frontiers: tests/test_order_frontier.py)
@@ -223,7 +228,7 @@ def test_toy_claim_on_the_papers_figure_one():
 
     toy = registry.load(ROOT / "config.yaml")["toy"]
     paths = compute_paths(toy)
-    row = table.toy_claim(paths, toy)
+    row = toy_claim(paths, toy)
     assert row["verdict"] == verdict.HOLDS, row["our_value"]
     # send Amari's path from start 3 to the end of gradient descent's: the claim no longer holds
     moved = paths.copy()
@@ -231,7 +236,7 @@ def test_toy_claim_on_the_papers_figure_one():
     amari = (moved["start"] == "3") & (moved["method"] == "amari") & last
     gd = (moved["start"] == "3") & (moved["method"] == "gd") & last
     moved.loc[amari, ["b", "w"]] = moved.loc[gd, ["b", "w"]].to_numpy()
-    assert table.toy_claim(moved, toy)["verdict"] == verdict.FAILS
+    assert toy_claim(moved, toy)["verdict"] == verdict.FAILS
 
 
 def test_grid_minima_of_a_two_well_surface():
@@ -239,7 +244,7 @@ def test_grid_minima_of_a_two_well_surface():
     w = np.linspace(-2, 2, 41)
     bb, ww = np.meshgrid(b, w)
     error = np.minimum((bb - 1) ** 2 + (ww - 1) ** 2, (bb + 1) ** 2 + (ww + 0.5) ** 2 + 0.1)
-    minima = np.array(sorted(table.grid_minima(error, b, w)))
+    minima = np.array(sorted(grid_minima(error, b, w)))
     np.testing.assert_allclose(minima, [(-1.0, -0.5), (1.0, 1.0)], atol=1e-12)
 
 
@@ -247,9 +252,9 @@ def test_equivalence_claim_against_the_tolerance():
     df = pd.DataFrame({"family": ["gaussian", "bernoulli", "categorical"],
                        "ggn_vs_fisher_y_max_abs_diff": [1e-16, 2e-15, 1e-13],
                        "hf_vs_ng_step_max_rel_diff": [1e-12, 1e-14, 3e-15]})
-    assert table.equivalence_claim(df)["verdict"] == verdict.HOLDS
+    assert equivalence_claim(df)["verdict"] == verdict.HOLDS
     df.loc[1, "hf_vs_ng_step_max_rel_diff"] = 1e-8
-    assert table.equivalence_claim(df)["verdict"] == verdict.FAILS
+    assert equivalence_claim(df)["verdict"] == verdict.FAILS
 
 
 def test_markdown_states_the_rule_and_every_claim():

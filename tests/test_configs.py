@@ -76,3 +76,18 @@ def test_scaling_frontier_adds_rates_at_the_scaled_lengths_only():
     bad = {**reproduce, "scaling": {"fractions": [0.5], "frontier": {"adam": [0.4]}}}
     with pytest.raises(spec.OrderConfigError, match="scaling.frontier.adam"):
         plan.lengths(bad)
+
+
+def test_the_schemas_method_kinds_are_the_kinds_table():
+    """The kinds are listed once (`natgrad.study.kinds`): the schema's enums, which JSON Schema
+    cannot import, name the same ones, and every per-kind table covers every kind."""
+    from natgrad.study import kinds, methods
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+    overfitting = schema["overfitting"]["$defs"]["name"]["enum"]
+    order = schema["order"]["properties"]["methods"]["additionalProperties"]["allOf"][1]
+    assert set(overfitting) == set(kinds.KINDS)
+    assert set(order["properties"]["kind"]["enum"]) == set(spec.METHOD_KINDS)
+    assert spec.METHOD_KINDS == ("msgd", "adam", "ng_same_batch", "covariance")
+    assert set(methods.HYPER_KEYS) == set(kinds.KINDS) == set(kinds.ROLES)
+    assert kinds.of_role(kinds.FIRST_ORDER) == ("msgd", "adam")

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from natgrad.study.claims import table, verdict
+from natgrad.study.claims import verdict
+from natgrad.study.claims.rows import DECISIVE
+from natgrad.study.order.claims import order_claims
 from natgrad.study.order import frontier, scaling
 
 
@@ -65,11 +67,9 @@ def frontier_store(msgd_rates, ng_rates, msgd, ng, segments):
     ds = xr.Dataset({"variance_per_seed": (dims, var), "final_validation_error": (dims, err)},
                     coords={"optimizer": ["msgd", "ng"], "learning_rate": rates,
                             "seed": np.arange(n_seeds), "segment": np.arange(segments)})
-    ds.attrs["job_configs"] = json.dumps({
-        "msgd": {f"{r:g}": {"hyper": {"kind": "msgd"}} for r in msgd_rates},
-        "ng": {f"{r:g}": {"hyper": {"kind": "ng_same_batch"}} for r in ng_rates}})
-    ds.attrs["config"] = json.dumps({"online_samples": 1000})
-    return ds
+    return ds.assign_coords(kind=("optimizer", ["msgd", "ng_same_batch"]),
+                            role=("optimizer", ["first_order", "natural_gradient"]),
+                            online_samples=1000)
 
 
 RNG = np.random.default_rng(0)
@@ -95,7 +95,7 @@ def two_frontiers(ng_factor):
 
 
 def test_c4_holds_when_ng_is_lower_at_every_matched_level():
-    rows = {r["claim_id"]: r for r in table.order_claims(two_frontiers(0.25))}
+    rows = {r["claim_id"]: r for r in order_claims(two_frontiers(0.25))}
     assert rows["C4"]["verdict"] == verdict.HOLDS
     assert "6 of 6 matched levels" in rows["C4"]["our_value"]
     assert rows["C5"]["verdict"] == verdict.HOLDS           # first segment 4× the last
@@ -104,7 +104,7 @@ def test_c4_holds_when_ng_is_lower_at_every_matched_level():
 
 
 def test_c4_fails_when_ng_is_higher_at_a_matched_level():
-    rows = {r["claim_id"]: r for r in table.order_claims(two_frontiers(2.0))}
+    rows = {r["claim_id"]: r for r in order_claims(two_frontiers(2.0))}
     assert rows["C4"]["verdict"] == verdict.FAILS
     assert rows["C6"]["verdict"] == verdict.FAILS           # ratio 8
 
@@ -124,7 +124,7 @@ def test_crossing_frontiers_are_decided_level_by_level():
     at_33 = np.mean([lv.log_difference.mean() for lv in levels if lv.reference_rate == 0.2])
     assert at_36 == pytest.approx(-(a + 0.4 * (b - a)), abs=0.05) and at_36 > 0
     assert at_33 == pytest.approx(-(a + 0.7 * (b - a)), abs=0.05) and at_33 < 0
-    rows = {r["claim_id"]: r for r in table.order_claims(
+    rows = {r["claim_id"]: r for r in order_claims(
         frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS))}
     assert rows["C4"]["verdict"] == verdict.FAILS           # higher at the 33 % level
 
@@ -133,7 +133,7 @@ def test_no_bracketed_level_leaves_the_claims_inconclusive_and_says_so():
     shape = (SEEDS, SEGMENTS)
     msgd = {0.1: (np.full(shape, 36.0), noisy(shape))}
     ng = {0.2: (np.full(shape, 30.0), noisy(shape)), 0.6: (np.full(shape, 25.0), noisy(shape))}
-    rows = {r["claim_id"]: r for r in table.order_claims(
+    rows = {r["claim_id"]: r for r in order_claims(
         frontier_store([0.1], [0.2, 0.6], msgd, ng, SEGMENTS))}
     assert {rows[c]["verdict"] for c in ("C4", "C5", "C6")} == {verdict.INCONCLUSIVE}
     assert "0 of 3 matched levels" in rows["C4"]["our_value"]
@@ -162,9 +162,8 @@ def shifted_frontiers(shift, length, ng_factor=0.5):
             for r, e in ((0.1, 36.0), (0.2, 33.0))}
     ng = {r: (np.full(shape, e - shift), ng_factor * base(e - shift) * noisy(shape))
           for r, e in ((0.2, 40.0), (0.6, 30.0))}
-    ds = frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS)
-    ds.attrs["config"] = json.dumps({"online_samples": length})
-    return ds
+    return frontier_store([0.1, 0.2], [0.2, 0.6], msgd, ng, SEGMENTS).assign_coords(
+        online_samples=length)
 
 
 def test_common_error_levels_are_the_whole_percents_every_length_spans():
@@ -241,15 +240,15 @@ def convex_frontiers(msgd_log_var):
 def test_a_verdict_the_sensitivity_row_does_not_give_is_inconclusive():
     # MSGD at log variance 0.4: the chord puts NG above it (0.5, C4 fails), the smooth reading
     # below it (0.3125, C4-S holds); the claim does not survive and says so
-    rows = {r["claim_id"]: r for r in table.order_claims(convex_frontiers(0.4))}
+    rows = {r["claim_id"]: r for r in order_claims(convex_frontiers(0.4))}
     assert rows["C4-S"]["verdict"] == verdict.HOLDS
     assert rows["C4"]["verdict"] == verdict.INCONCLUSIVE
     assert "would be fails, but C4-S gives holds" in rows["C4"]["test"]
     # both readings put NG above MSGD (log variance 0.2): C4 fails, and shows the decisive level
-    rows = {r["claim_id"]: r for r in table.order_claims(convex_frontiers(0.2))}
+    rows = {r["claim_id"]: r for r in order_claims(convex_frontiers(0.2))}
     assert rows["C4"]["verdict"] == rows["C4-S"]["verdict"] == verdict.FAILS
-    assert rows["C4"]["shown"] == table.DECISIVE and rows["C4"]["ci_high"] < 0
+    assert rows["C4"]["shown"] == DECISIVE and rows["C4"]["ci_high"] < 0
     # NG's bracketing pair is 10 points apart at every level: the rows say so
     assert all("more than 2 points apart" in rows[c]["our_value"] for c in ("C4", "C5", "C6"))
-    assert [r["claim_id"] for r in table.order_claims(convex_frontiers(0.2))] == [
+    assert [r["claim_id"] for r in order_claims(convex_frontiers(0.2))] == [
         "C4", "C4-S", "C5", "C5-S", "C6", "C6-S"]

@@ -16,8 +16,9 @@ def run_store(path, method, seed, segment, resample, probabilities, learning_rat
               "eval_steps": np.array([0, 2]), "validation_error": np.array([0.5, 0.4], np.float32),
               **{k: np.zeros(2, np.float32) for k in train.DIAGNOSTICS},
               "seconds": 1.0, "steps_run": 2, "first_chunk_seconds": 0.5, "seconds_per_step": 0.1}
-    job = {"method": method, "hyper": {"kind": "msgd" if method == "msgd" else "ng_same_batch",
-                                       "learning_rate": learning_rate}}
+    job = {"method": method, "batch_size": 16, "online_samples": 256,
+           "hyper": {"kind": "msgd" if method == "msgd" else "ng_same_batch",
+                     "learning_rate": learning_rate}}
     ds = train.to_dataset(result, job, segment, seed)
     stores.write_zarr(ds, path, config=job)
     return path
@@ -60,6 +61,10 @@ def test_identical_resamples_give_zero_and_a_known_spread_its_value(runs):
                                np.mean([2 * h**2 / (SAMPLES * CLASSES) for h in steps.values()]),
                                rtol=1e-5)
     assert json.loads(ds.attrs["job_configs"])["ng"]["0.1"]["hyper"]["kind"] == "ng_same_batch"
+    # each method's identity is a coordinate, the runs' shared sizes scalar ones
+    assert list(ds["kind"].values) == ["msgd", "ng_same_batch"]
+    assert list(ds["role"].values) == ["first_order", "natural_gradient"]
+    assert int(ds["batch_size"]) == 16 and int(ds["online_samples"]) == 256
 
 
 def test_each_method_fills_its_own_learning_rates_and_nan_marks_the_others(runs, tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natgrad.study import config, methods, registry
+from natgrad.study import config, kinds, methods, registry
 from natgrad.study.overfitting import aggregate, loop, spec as spec_lib, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def tiny_data():
     return split.restrict(x, y, SIZES, seed=0)
 
 
-@pytest.mark.parametrize("method", methods.KINDS)
+@pytest.mark.parametrize("method", kinds.KINDS)
 def test_each_method_lowers_the_training_loss(tiny_data, method):
     ds = loop.train(tiny_spec((method,)), method, 0, tiny_data)
     ce = ds["train_ce"].values
@@ -286,6 +286,11 @@ def test_table_has_the_public_columns(tiny_data):
     runs = {(m, s): loop.train(spec, m, s, tiny_data) for m in ("msgd", "adam") for s in (0, 1)}
     ds = aggregate.combine(runs)
     assert dict(ds.sizes) == {"optimizer": 2, "seed": 2, "point": 4}
+    # each method's identity is a coordinate, read without the config's JSON
+    assert list(ds["kind"].values) == ["msgd", "adam"]
+    assert list(ds["role"].values) == ["first_order", "first_order"]
+    assert list(ds["learning_rate"].values) == [spec["methods"][m]["learning_rate"]
+                                                for m in ("msgd", "adam")]
     df = aggregate.table(ds)
     assert list(df.columns[:6]) == ["experiment", "method", "train_ce_mean", "train_ce_std",
                                     "test_error_mean", "test_error_std"]

@@ -1,10 +1,9 @@
 # The claims table: each of the paper's claims decided from the aggregated results by the verdict
-# rule fixed in natgrad.study.claims.verdict. Its inputs are what every experiment declares for it
-# (natgrad.study.registry.claims_inputs; C9, TFD, only when the TFD row is declared; C1-C3 also on
-# every other table-1 row that runs NG-unlabeled, inputs named table1_<experiment>).
+# rule fixed in natgrad.study.claims.verdict. Its inputs are what every experiment's plan declares for
+# its claims (natgrad.study.registry.claims_results), its rows what each experiment's claims module
+# builds from them; this file names no experiment.
 from natgrad.study.claims import plan as claims_plan
-from natgrad.study.overfitting.plan import TABLE1
-from natgrad.study.registry import claims_inputs
+from natgrad.study.registry import claims_inputs, claims_modules, claims_results
 
 
 rule claims_table:
@@ -18,19 +17,18 @@ rule claims_table:
         ),
         md=claims_plan.MARKDOWN,
     params:
-        stores=lambda wc, input: {k: stores([p])[0] if p.endswith(".done") else p for k, p in input.items()},
-        toy=as_json(config["toy"]),
-        tfd=lambda wc, input: f"--tfd {stores([input.tfd])[0]}" if "tfd" in input.keys() else "",
-        table1=lambda wc, input: " ".join(f"--table1 {k[len(TABLE1):]}={stores([p])[0]}"
-                                          for k, p in input.items() if k.startswith(TABLE1)),
-        code=code_digest("claims", "table"),
+        # unsorted JSON: an experiment's inputs keep their order (table 1's rows follow it)
+        results=json.dumps(
+            {name: {k: stores([p])[0] if p.endswith(".done") else p for k, p in files.items()}
+             for name, files in claims_results(config).items()}
+        ),
+        settings=as_json({name: config.get(name) for name in claims_results(config)}),
+        code=code_digest("claims", "table", *claims_modules()),
     threads: JOB["threads"]
     resources:
         **JOB["resources"],
     log:
         f"{claims_plan.RESULTS}/claims.log",
     shell:
-        "python -m natgrad.study claims table --restricted-mnist {params.stores[restricted_mnist]}"
-        " --order {params.stores[order]} --toy-paths {input.toy_paths} --toy-config {params.toy:q}"
-        " --equivalence {input.equivalence} {params.tfd} {params.table1}"
+        "python -m natgrad.study claims table --results {params.results:q} --settings {params.settings:q}"
         " --csv {output.csv} --md {output.md} 2> {log}"

@@ -1,6 +1,7 @@
 """The code a workflow job runs, derived from the import graph, and its digest.
 
-A rule passes `code_digest(group, command)` (its `python -m natgrad.study <group> <command>`) as a
+A rule passes `code_digest(group, command)` (its `python -m natgrad.study <group> <command>`; and
+the modules it imports by name at run time, as the claims table does its experiments' claims) as a
 parameter, so that editing the code the job runs reruns that job (Snakemake's `params` rerun
 trigger), and only the job kinds that import the edit: a change to the plots never retrains
 anything.
@@ -28,19 +29,20 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 ENTRY = "natgrad.study.__main__"
 
 
-def code_digest(group, command, root=PACKAGE_ROOT):
+def code_digest(group, command, *modules, root=PACKAGE_ROOT):
     """A short SHA-256 of the code `python -m natgrad.study <group> <command>` runs (`code_files`)."""
     root = Path(root)
     h = hashlib.sha256()
-    for path in code_files(group, command, root):
+    for path in code_files(group, command, *modules, root=root):
         h.update(str(path.relative_to(root)).encode())
         h.update(_without_docstrings(path.read_text()).encode())
     return h.hexdigest()[:16]
 
 
-def code_files(group, command, root=PACKAGE_ROOT):
+def code_files(group, command, *modules, root=PACKAGE_ROOT):
     """The sorted files under `root` (src/natgrad) that `python -m natgrad.study <group> <command>`
-    imports; raises `ValueError` naming an unknown group or command."""
+    imports, with `modules` (names: what it imports at run time by name, which no import statement
+    shows); raises `ValueError` naming an unknown group, command or module."""
     root = Path(root)
     cli = module_file(f"natgrad.study.{group}.cli", root)
     if cli is None:
@@ -48,7 +50,10 @@ def code_files(group, command, root=PACKAGE_ROOT):
     entry = module_file(ENTRY, root)
     tree = _tree(cli)
     seen = {entry, cli}
-    todo = [*_file_imports(entry, root),
+    named = [module_file(name, root) for name in modules]
+    if None in named:
+        raise ValueError(f"code_digest: no module {modules[named.index(None)]!r} under {root}")
+    todo = [*named, *_file_imports(entry, root),
             *_imports(cli, _command_nodes(tree, _command_function(tree, group, command)), root)]
     while todo:
         path = todo.pop()

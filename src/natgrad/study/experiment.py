@@ -9,7 +9,11 @@ which jobs make them, read by its rule file). The plan may define, each taking t
 - `check(config)`: cross-key checks the schema cannot express; raises `ValueError` naming the key;
 - `check_data(config)`: its data sets against its settings, before any job (`ConfigError`);
 - `targets(config)`: `{target rule: [files]}`, the Snakefile's named targets and `all`;
-- `claims(config)`: `{claims table argument: file}`, the results of it the claims table reads.
+- `claims(config)`: `{claims input: file}`, the results of it the claims table reads.
+
+Its claims, if it has any, are rows of the claims table built by its module
+`natgrad.study.<name>.claims`: `rows(paths, settings)` gives blocks (lists) of rows
+(`natgrad.study.claims.rows.row`) from `{claims input: path}` and its config section.
 
 The plan is imported when one of these is called, so listing the experiments (the command line
 does) costs no experiment's imports.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 
 
 def _nothing(config):
@@ -39,6 +44,17 @@ class Experiment:
     def rules(self):
         """Its rule file, relative to the project's root."""
         return f"workflow/rules/{self.name}.smk"
+
+    @property
+    def claims_module(self):
+        """The module of its claims' rows (`rows(paths, settings)`), None if it has no claims."""
+        name = f"natgrad.study.{self.name}.claims"
+        return name if importlib.util.find_spec(name) is not None else None
+
+    def claim_rows(self, paths, settings):
+        """Blocks of its claims' rows from `{claims input: path}` and its config section."""
+        module = self.claims_module
+        return importlib.import_module(module).rows(paths, settings) if module else []
 
     def _plan(self, function):
         plan = importlib.import_module(f"natgrad.study.{self.name}.plan")

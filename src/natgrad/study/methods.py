@@ -39,12 +39,13 @@ import optax
 import natgrad
 from natgrad.damping import Constant, LevenbergMarquardt
 from natgrad.families import Categorical
+from natgrad.study.kinds import KINDS
 
 FAMILY = Categorical()
 
 _SCHEDULE = ("learning_rate", "decay_start", "decay_scale")
 _SOLVE = ("damping", "adapt_damping", "solver", "max_iters", "rtol", "reject")
-#: The hyper-parameters each kind reads (the schema's defaults fill them in).
+#: The hyper-parameters each kind (`kinds.KINDS`) reads (the schema's defaults fill them in).
 HYPER_KEYS = {
     "msgd": _SCHEDULE + ("momentum",),
     "adam": _SCHEDULE,
@@ -55,21 +56,12 @@ HYPER_KEYS = {
     "covariance": _SCHEDULE + _SOLVE,
     "kfac": ("damping", "l2_reg", "inverse_update_period", "damping_interval"),
 }
-KINDS = tuple(HYPER_KEYS)
 #: Where each natural-gradient kind takes its metric's inputs from.
 METRIC_SOURCE = {"ng_same_batch": "same", "ng_different_batch": "different",
                  "ng_unlabeled": "unlabeled", "ng_batch_plus_unlabeled": "batch_plus_unlabeled",
                  "covariance": "same"}
-LABELS = {
-    "msgd": "MSGD",
-    "adam": "Adam",
-    "ng_same_batch": "KL, same minibatch",
-    "ng_different_batch": "KL, different training minibatch",
-    "ng_unlabeled": "KL, unlabeled",
-    "ng_batch_plus_unlabeled": "KL, minibatch + unlabeled",
-    "covariance": "covariance (TONGA)",
-    "kfac": "K-FAC",
-}
+
+
 
 
 class Batch(NamedTuple):

@@ -70,6 +70,22 @@ def check_data(config):
         experiment.check_data(config)
 
 
+def claims_results(config):
+    """`{experiment: {claims input: file}}`: the results of each experiment its claims read."""
+    return {e.name: e.claims(config) for e in EXPERIMENTS if e.claims_module}
+
+
 def claims_inputs(config):
-    """`{claims table argument: file}`: every experiment's results the claims table reads."""
-    return {k: v for e in EXPERIMENTS for k, v in e.claims(config).items()}
+    """`{claims input: file}`: every experiment's results the claims table reads (one name space)."""
+    inputs = {}
+    for name, files in claims_results(config).items():
+        clash = set(inputs) & set(files)
+        if clash:
+            raise ValueError(f"claims input {sorted(clash)[0]!r} of {name} is another experiment's")
+        inputs.update(files)
+    return inputs
+
+
+def claims_modules():
+    """The modules of the experiments' claims (imported by name at run time: the claims job's code)."""
+    return [e.claims_module for e in EXPERIMENTS if e.claims_module]

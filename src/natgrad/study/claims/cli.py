@@ -7,34 +7,16 @@ import os
 
 
 def _table(args):
-    import pandas as pd
-
     from natgrad.study import stores
     from natgrad.study.claims import table
 
-    def store(path):
-        return stores.open_results(path) if path else None
-
-    restricted_mnist, order = store(args.restricted_mnist), store(args.order)
-    df = table.claims_table(
-        restricted_mnist=restricted_mnist, order=order,
-        toy_paths=pd.read_csv(args.toy_paths, dtype={"start": str}) if args.toy_paths else None,
-        toy_config=json.loads(args.toy_config) if args.toy_config else None,
-        equivalence=pd.read_csv(args.equivalence) if args.equivalence else None,
-        tfd=store(args.tfd), table1=dict(_named_store(arg) for arg in args.table1))
+    results = json.loads(args.results)
+    df = table.claims_table(results, json.loads(args.settings))
     stores.write_text(df.to_csv(index=False), args.csv)
-    provenance = _provenance(restricted_mnist if restricted_mnist is not None else order)
+    made = next((path for paths in results.values() for path in paths.values()
+                 if not path.endswith(".csv")), None)
+    provenance = _provenance(stores.open_results(made) if made else None)
     stores.write_text(table.markdown(df, provenance), args.md)
-
-
-def _named_store(arg):
-    """`NAME=PATH` -> (NAME, the store at PATH)."""
-    from natgrad.study import stores
-
-    name, sep, path = arg.partition("=")
-    if not (sep and name and path):
-        raise SystemExit(f"--table1 {arg!r}: expected NAME=STORE")
-    return name, stores.open_results(path)
 
 
 def _provenance(ds):
@@ -67,15 +49,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="natgrad-study claims")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("table", help="claims.csv and claims.md from the aggregated results")
-    p.add_argument("--restricted-mnist", help="restricted MNIST's combined store (runs.zarr)")
-    p.add_argument("--order", help="the order experiment's store (order.zarr)")
-    p.add_argument("--toy-paths", help="the toy experiment's paths.csv")
-    p.add_argument("--toy-config", help="the toy: section as JSON (its grid locates the minima)")
-    p.add_argument("--equivalence", help="the section-7 table.csv")
-    p.add_argument("--tfd", help="TFD's combined store, when the TFD row is declared")
-    p.add_argument("--table1", action="append", default=[], metavar="NAME=STORE",
-                   help="another table-1 experiment's combined store, C1-C3 decided on it too "
-                        "(repeatable)")
+    p.add_argument("--results", required=True,
+                   help="{experiment: {claims input: path}} as JSON (natgrad.study.registry.claims_results)")
+    p.add_argument("--settings", default="{}", help="{experiment: its config section} as JSON")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=_table)

@@ -20,6 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from natgrad.study import stores
+from natgrad.study import kinds
 from natgrad.study.methods import StepRecord
 from natgrad.study.order import train as train_lib
 
@@ -29,13 +30,14 @@ RUN_AXES = ("optimizer", "learning_rate", "seed", "segment", "resample")
 
 def _run_key(ds):
     a = ds.attrs
-    rate = a.get("learning_rate", json.loads(a["config"])["hyper"]["learning_rate"])
-    return a["method"], float(rate), int(a["seed"]), int(a["segment"]), int(a["resample"])
+    return (a["method"], float(a["learning_rate"]), int(a["seed"]), int(a["segment"]),
+            int(a["resample"]))
 
 
 def _open_runs(run_paths):
     """{key: (path, Dataset)} by (method, learning rate, seed, segment, resample) and the sorted
-    labels of each axis; raises when a method's runs do not fill its grid."""
+    labels of each axis (the methods in `kinds.KINDS`' order of their kinds, then by name);
+    raises when a method's runs do not fill its grid."""
     runs = {}
     for path in run_paths:
         ds = stores.open_results(path)
@@ -45,7 +47,8 @@ def _open_runs(run_paths):
         runs[key] = (path, ds)
     if not runs:
         raise ValueError("no runs to aggregate")
-    labels = (sorted({k[0] for k in runs}, key=lambda m: (m != "msgd", m)),
+    kind = {key[0]: ds.attrs["kind"] for key, (_, ds) in runs.items()}
+    labels = (sorted(kind, key=lambda m: (kinds.KINDS.index(kind[m]), m)),
               *(sorted({k[axis] for k in runs}) for axis in range(1, 5)))
     methods, _, seeds, segments, resamples = labels
     for m in methods:
@@ -93,6 +96,22 @@ def _stack(runs, labels):
     return out, variance, dict(job_configs)
 
 
+def _identity(runs, names):
+    """Coordinates of what the runs are: each method's `kind` and `role` (`kinds.ROLES`) along
+    `optimizer`, and the `batch_size` and `online_samples` every run shares."""
+    kind = {ds.attrs["method"]: ds.attrs["kind"] for _, ds in runs.values()}
+    shared = {}
+    for path, ds in runs.values():
+        config = json.loads(ds.attrs["config"])
+        for key in ("batch_size", "online_samples"):
+            if shared.setdefault(key, config[key]) != config[key]:
+                raise ValueError(f"{path}: {key} {config[key]} differs from the other runs' "
+                                 f"{shared[key]}")
+    return {"kind": (("optimizer",), np.array([kind[m] for m in names])),
+            "role": (("optimizer",), np.array([kinds.ROLES[kind[m]] for m in names])),
+            **{key: int(value) for key, value in shared.items()}}
+
+
 def aggregate(run_paths):
     """An xarray Dataset with dims (optimizer, learning_rate, seed, segment, resample, eval, step).
 
@@ -101,7 +120,7 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
     import xarray as xr
 
     runs, labels = _open_runs(run_paths)
-    methods, rates, seeds, segments, resamples = labels
+    names, rates, seeds, segments, resamples = labels
     first = next(iter(runs.values()))[1]
     arrays, variance_per_seed, job_configs = _stack(runs, labels)
     cell = RUN_AXES[:-1]
@@ -116,7 +135,8 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
             "variance": (("optimizer", "learning_rate", "segment"), variance_per_seed.mean(axis=2)),
         },
         coords={
-            "optimizer": np.array(methods), "learning_rate": np.array(rates, np.float64),
+            "optimizer": np.array(names), "learning_rate": np.array(rates, np.float64),
+            **_identity(runs, names),
             "seed": seeds, "segment": segments, "resample": resamples,
             "eval_step": (("eval",), first["eval_step"].values), "step": first["step"].values,
         },
@@ -142,6 +162,10 @@ The methods' dimension is `optimizer`, not `method`: `.sel(method=...)` is xarra
     })
     out["eval_step"].attrs.update(long_name="training steps before the evaluation", units="1")
     out["learning_rate"].attrs.update(long_name="learning rate of the run", units="1")
+    out["kind"].attrs.update(long_name="the method's kind (natgrad.study.kinds.KINDS)")
+    out["role"].attrs.update(long_name="the method's role: first_order or natural_gradient")
+    out["batch_size"].attrs.update(long_name="samples per update", units="1")
+    out["online_samples"].attrs.update(long_name="samples of the stream one run reads", units="1")
     ran = np.isfinite(variance_per_seed)
     if not ran.any() or bool(np.any(variance_per_seed[ran] < 0)):
         raise ValueError("the aggregated variance is not finite and non-negative")

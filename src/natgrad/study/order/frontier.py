@@ -23,11 +23,12 @@ and with two grid points it is the chord itself.
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import NamedTuple
 
 import numpy as np
+
+from natgrad.study.kinds import NATURAL_GRADIENT
 
 
 #: Points of validation error between a bracketing pair's two errors beyond which a level is flagged.
@@ -230,9 +231,9 @@ def level_rows(levels):
 
 
 def store_methods(store):
-    """(MSGD's name, NG's name) in an aggregated order store, by their kinds; None where absent."""
-    configs = json.loads(store.attrs["job_configs"])
-    kinds = {m: next(iter(by_rate.values()))["hyper"]["kind"] for m, by_rate in configs.items()}
-    msgd = next((m for m, k in kinds.items() if k == "msgd"), None)
-    ng = next((m for m, k in kinds.items() if k in ("ng_same_batch", "covariance")), None)
+    """(MSGD's name, the first natural-gradient method's name) in an aggregated order store, by
+    their `kind` and `role` coordinates; None where absent."""
+    names = [str(m) for m in store["optimizer"].values]
+    msgd = next((m for m, k in zip(names, store["kind"].values) if k == "msgd"), None)
+    ng = next((m for m, r in zip(names, store["role"].values) if r == NATURAL_GRADIENT), None)
     return msgd, ng

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from natgrad.study import figures
+from natgrad.study import figures, kinds
 from natgrad.study.statistics import paired
 
-LABELS = {"msgd": "MSGD", "ng": "natural gradient"}
 DEFAULT_STYLE = {"style": "whitegrid", "context": "paper", "palette": "colorblind", "dpi": 150,
                  "width": 5.0, "height": 3.6}
 
@@ -27,8 +26,12 @@ def _setup(style):
     return style, figures.pyplot(style)
 
 
-def _label(method):
-    return LABELS.get(str(method), str(method))
+def method_labels(ds):
+    """`{method: legend label}`: its kind's (`kinds.LABELS`), with its name where two methods share
+    a kind."""
+    names, kind = [str(m) for m in ds["optimizer"].values], [str(k) for k in ds["kind"].values]
+    return {m: kinds.LABELS[k] if kind.count(k) == 1 else f"{kinds.LABELS[k]} ({m})"
+            for m, k in zip(names, kind)}
 
 
 def _save(fig, path, dpi):
@@ -43,7 +46,8 @@ def cells(ds, names):
     for name in names:
         df[name] = df[name].astype(np.float64)
     df = df[np.isfinite(df[names[0]])].reset_index(drop=True)
-    df["method"] = [_label(m) for m in df["optimizer"]]
+    label = method_labels(ds)
+    df["method"] = [label[str(m)] for m in df["optimizer"]]
     df["seed"] = df["seed"].astype(int)
     df["segment"] = df["segment"].astype(int)
     return df
@@ -89,16 +93,9 @@ def validation_frame(ds):
     df = cells(ds, ["validation_error"])
     runs = zip(df["optimizer"], df["learning_rate"], df["seed"], df["segment"], df["resample"])
     return df.assign(run=[f"{m}/{lr:g}/{s}/{k}/{r}" for m, lr, s, k, r in runs],
-                     samples=df["eval_step"].astype(int) * json_batch(ds),
+                     samples=df["eval_step"].astype(int) * int(ds["batch_size"]),
                      **{"validation error": df["validation_error"]})[
         ["method", "run", "samples", "validation error"]]
-
-
-def json_batch(ds):
-    import json
-
-    cfgs = json.loads(ds.attrs.get("job_configs", "{}"))
-    return int(next(iter(next(iter(cfgs.values())).values()))["batch_size"]) if cfgs else 1
 
 
 def plot_validation(ds, path, style=None):
@@ -113,7 +110,8 @@ def plot_validation(ds, path, style=None):
                  ax=ax)
     final = ds["final_validation_error"]  # stored in percent
     handles, labels = ax.get_legend_handles_labels()
-    text = {_label(m): "-".join(f"{e:.1f}" for e in _range(final.sel(optimizer=m).values))
+    label = method_labels(ds)
+    text = {label[str(m)]: "-".join(f"{e:.1f}" for e in _range(final.sel(optimizer=m).values))
             for m in final["optimizer"].values}
     ax.legend(handles, [f"{lab} (final {text.get(lab, '?')} % over its grid)" for lab in labels],
               title=None)

@@ -9,7 +9,6 @@ percent: `frontier.common_errors`), both methods interpolated, so the ratio can 
 length at equal fit."""
 from __future__ import annotations
 
-import json
 
 from natgrad.study.order import frontier
 
@@ -29,7 +28,7 @@ def rows(store, common=()):
     """The table's rows of one aggregated store: every (segment, MSGD grid point) level, then every
     (segment, validation error of `common`) level."""
     msgd, ng = methods(store)
-    length = int(json.loads(store.attrs["config"])["online_samples"])
+    length = int(store["online_samples"])
     kinds = ((MSGD_RATE, frontier.store_levels(store, ng, msgd)),
              (COMMON_ERROR, frontier.error_levels(store, ng, msgd, common)))
     return [{"stream_length": length, "level_kind": kind, **row}

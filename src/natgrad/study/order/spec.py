@@ -18,7 +18,7 @@ Every function here takes the `order:` section as `natgrad.study.registry.resolv
 """
 from __future__ import annotations
 
-from natgrad.study import methods
+from natgrad.study import kinds, methods
 
 #: Keys of `order:` the data sets (train part, held-out and validation sets) depend on.
 DATA_KEYS = ("dataset", "preset", "c_max", "image_size", "data_seed", "heldout_size",
@@ -26,8 +26,10 @@ DATA_KEYS = ("dataset", "preset", "c_max", "image_size", "data_seed", "heldout_s
 #: Keys that determine a training job's numbers, besides its own method's settings.
 TRAIN_KEYS = DATA_KEYS + ("online_samples", "segment_size", "model", "batch_size", "eval_every",
                           "eval_batch_size")
-#: The method kinds an online run can use: jittable, metric on the gradient's own minibatch.
-METHOD_KINDS = ("msgd", "adam", "ng_same_batch", "covariance")
+#: The method kinds an online run can use: first-order, or natural gradient with its metric on the
+#: gradient's own minibatch (the stream has no pool and no second batch).
+METHOD_KINDS = tuple(kind for kind in kinds.KINDS if kinds.ROLES[kind] == kinds.FIRST_ORDER
+                     or methods.METRIC_SOURCE.get(kind) == "same")
 
 
 class OrderConfigError(ValueError):

@@ -276,6 +276,7 @@ def to_dataset(result, job_cfg, segment, seed, extra_attrs=None):
         attrs={
             "experiment": "order",
             "method": job_cfg["method"],
+            "kind": job_cfg["hyper"]["kind"],
             "segment": int(segment),
             "resample": int(result["resample"]),
             "seed": int(seed),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from natgrad.study import stores
+from natgrad.study import kinds, stores
 from natgrad.study.overfitting import loop
 
 #: Table 1 of the paper: (training cross-entropy, test error in %) per experiment and method.
@@ -65,6 +65,15 @@ def combine(runs):
         coords={"optimizer": np.array(methods), "seed": np.array(seeds, np.int64),
                 "point": np.arange(npoints)},
     )
+    first = {m: ds.attrs for (m, _), ds in runs.items()}
+    kind = [first[m]["kind"] for m in methods]
+    out = out.assign_coords(kind=("optimizer", kind),
+                            role=("optimizer", [kinds.ROLES[k] for k in kind]),
+                            learning_rate=("optimizer", [first[m]["learning_rate"] for m in methods]))
+    out["kind"].attrs.update(long_name="the method's kind (natgrad.study.kinds.KINDS)")
+    out["role"].attrs.update(long_name="the method's role: first_order or natural_gradient")
+    out["learning_rate"].attrs.update(long_name="the method's (initial) learning rate (NaN: K-FAC "
+                                      "adapts its own)", units="1")
     out["update"] = (("optimizer", "point"), update)
     out["compile_seconds"] = (("optimizer", "seed"), compile_s)
     out["diverged"] = (("optimizer", "seed"), _diverged(values["train_ce"], update))

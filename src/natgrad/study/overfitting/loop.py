@@ -167,11 +167,15 @@ def train_seeds(spec, method, seeds, datas, log=None, checkpoint=None):
         if checkpoint is not None and b < points[-1]:
             checkpoints.save(checkpoint, fingerprint, b, carry, {"rows": np.array(
                 [[[r[c] for c in COLUMNS] for r in seed_rows] for seed_rows in rows])})
-    return [_curves(seed_rows, method, seed, points[-1], compile_seconds, len(seeds))
+    method_identity = {"method": method, "kind": spec_lib.kind_of(method, hyper),
+                "learning_rate": float(hyper.get("learning_rate", np.nan))}
+    return [_curves(seed_rows, method_identity, seed, points[-1], compile_seconds, len(seeds))
             for seed, seed_rows in zip(seeds, rows)]
 
 
-def _curves(rows, method, seed, updates, compile_seconds, vmapped_seeds):
+def _curves(rows, identity, seed, updates, compile_seconds, vmapped_seeds):
+    """One seed's learning curves; `identity`: the method's name, kind and learning rate (NaN:
+    K-FAC adapts its own)."""
     import xarray as xr
 
     ds = xr.Dataset(
@@ -180,7 +184,7 @@ def _curves(rows, method, seed, updates, compile_seconds, vmapped_seeds):
     )
     ds["update"].attrs.update(long_name="updates done", units="1")
     ds.attrs.update({
-        "method": method, "seed": int(seed), "updates": int(updates),
+        **identity, "seed": int(seed), "updates": int(updates),
         "compile_seconds": compile_seconds, "vmapped_seeds": int(vmapped_seeds),
         "diverged": int(diverged(ds["train_ce"].values)),
         "backend": jax.default_backend(),

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from natgrad.study import methods
+from natgrad.study import kinds, methods
 from natgrad.study.checked import checked, raise_failed
 
 
@@ -95,7 +95,7 @@ _EXECUTABLES = {}
 #: sizes (MLP 500, 4 seeds side by side with 4 single runs), MSGD's vmapped updates took 0.79× the
 #: time, NG-unlabeled's 1.14× (its solver's while-loops run to the slowest seed), so natural
 #: gradient keeps one seed per job; K-FAC is not jittable.
-VMAPPED_KINDS = ("msgd", "adam")
+VMAPPED_KINDS = kinds.of_role(kinds.FIRST_ORDER)
 
 
 def _stack(trees):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 
-from natgrad.study import methods
+from natgrad.study import kinds, methods
 from natgrad.study.overfitting import tune as tune_lib
 
 MAIN = "restricted_mnist"
@@ -58,8 +58,8 @@ def label(method):
     """A method's name for tables and legends; `<kind>_as_<other>` is `kind` at `other`'s settings."""
     kind, _, other = str(method).partition("_as_")
     if other:
-        return f"{methods.LABELS.get(kind, kind)} at {methods.LABELS.get(other, other)}'s settings"
-    return methods.LABELS.get(kind, kind)
+        return f"{kinds.LABELS.get(kind, kind)} at {kinds.LABELS.get(other, other)}'s settings"
+    return kinds.LABELS.get(kind, kind)
 
 
 def _check_step_rule(name, hypers):
