@@ -7,15 +7,18 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-# The workflow imports the natgrad of this checkout, the code its jobs run (common.smk puts SRC first
-# on their PYTHONPATH), whatever the environment has installed: the digests, the registry and the
-# config resolution then describe the code that runs.
+# In a checkout the workflow imports the checkout's natgrad, the code its jobs run (common.smk puts
+# SRC first on their PYTHONPATH), whatever the environment has installed: the digests, the registry
+# and the config resolution then describe the code that runs. (A workflow without src/ beside it
+# runs the environment's natgrad, its jobs too.)
 SRC = Path(workflow.basedir) / "src"
-sys.path.insert(0, str(SRC))
+CHECKOUT = (SRC / "natgrad").is_dir()
+if CHECKOUT:
+    sys.path.insert(0, str(SRC))
 
 import natgrad
 
-if Path(natgrad.__file__).resolve().parent != (SRC / "natgrad").resolve():
+if CHECKOUT and Path(natgrad.__file__).resolve().parent != (SRC / "natgrad").resolve():
     raise WorkflowError(f"natgrad was imported from {natgrad.__file__}, not from this checkout's {SRC}")
 
 from natgrad.study.registry import EXPERIMENTS, check_data, resolve

@@ -1,7 +1,6 @@
 """Figure 3 at equal fit: the frontier interpolation rule and the C4-C6 verdicts on hand-built
 frontiers whose answers are known (linear log-variance between two grid points, a level outside
 the grid, a crossing of the two methods' frontiers)."""
-import json
 import math
 
 import numpy as np
