@@ -1,11 +1,8 @@
 """The code digests come from the import graph: a docstring edit reruns nothing, a code edit reruns
-the job kinds that import it and no other (edits made on a copy of the source tree); and the
-workflow imports the checkout's own natgrad, whatever the environment has installed."""
-import os
+the job kinds that import it and no other (edits made on a copy of the source tree). (That the
+workflow computes them from its own checkout's code: tests/test_lint.py.)"""
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -77,24 +74,3 @@ def test_an_unknown_command_is_named():
     with pytest.raises(ValueError, match="no command-line group 'nope'"):
         code_digest("nope", "train")
 
-
-def test_the_workflow_imports_its_own_checkouts_natgrad(tmp_path):
-    """A copy of the checkout, run from this environment (whose natgrad is installed from another
-    checkout, or is on PYTHONPATH): the workflow process imports the copy's natgrad."""
-    copy = tmp_path / "checkout"
-    copy.mkdir()
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, copy / name)
-    for name in ("workflow", "src"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    marker = "natgrad.study.registry imported from"
-    with (copy / "src/natgrad/study/registry.py").open("a") as f:
-        f.write(f"\nimport sys\nprint({marker!r}, __file__, file=sys.stderr)\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(ROOT / "src")  # another checkout's natgrad, first in the environment
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=copy, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    imported = re.findall(re.escape(marker) + r" (\S+)", run.stderr)
-    assert imported and Path(imported[0]).resolve() == (copy / "src/natgrad/study/registry.py").resolve()
-    assert "order_train" in run.stdout
