@@ -91,7 +91,7 @@ def test_the_split_is_fixed_by_the_seed():
 
 
 def test_pool_labels_are_never_read():
-    from test_overfitting import GuardedLabels
+    from test_overfitting_split import GuardedLabels
 
     images, labels = sources()
     pool = split.split_indices(len(images), SOURCES, seed=1)["unlabeled"]
