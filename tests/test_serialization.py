@@ -83,12 +83,14 @@ def test_a_run_saved_with_flax_serialization_resumes_bit_for_bit(face):
     _assert_identical(resumed, straight)
 
 
-def test_orbax_restores_every_state_as_it_was_saved(tmp_path):
+def test_orbax_restores_the_states_as_they_were_saved(tmp_path):
+    """A plain step's state (with a warm start and momentum) and an optax chain's: the same
+    structures the flax test covers for every face (orbax is slower: two suffice)."""
     ocp = pytest.importorskip("orbax.checkpoint")
     params, x, y = _problem()
     checkpointer = ocp.StandardCheckpointer()
-    for name, make in FACES.items():
-        init, step = make()
+    for name in ("kronecker", "natural_gradient"):
+        init, step = FACES[name]()
         saved = step(params, init(params), (x, y))
         checkpointer.save(tmp_path / name, saved)
         checkpointer.wait_until_finished()
