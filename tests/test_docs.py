@@ -125,7 +125,7 @@ def test_page_code_runs(path, section, page_sandbox):
 #: The modules whose every exported name docs/examples.md shows in running code.
 EXAMPLE_MODULES = ("natgrad", "natgrad.families", "natgrad.damping", "natgrad.economics",
                    "natgrad.preconditioners", "natgrad.preconditioners.kronecker",
-                   "natgrad.solvers", "natgrad.pytree")
+                   "natgrad.solvers", "natgrad.pytree", "natgrad.stalls")
 
 
 def test_every_public_name_has_a_running_example():

@@ -76,9 +76,9 @@ def test_settings_make_the_state_and_the_step_with_one_damping(x64):
 
 def test_a_constant_damping_is_the_rules_even_from_a_state_made_without_it(x64):
     """The plain function's two damping arguments cannot disagree for a constant: the solve uses
-    the step's rule (a state made with the default, λ = 0, used to be solved undamped)."""
+    the step's rule (a state made with another constant, λ = 0, used to be solved undamped)."""
     params, x, y = _problem()
-    state = natgrad.natural_gradient_init(params)
+    state = natgrad.natural_gradient_init(params, 0.0)
     new, _, info = natgrad.natural_gradient_step(
         _apply, params, state, (x, y), family=FAMILY, learning_rate=1.0, damping=0.7,
         max_iters=200, rtol=1e-12)
@@ -106,7 +106,7 @@ def test_the_economics_give_the_defaults_and_explicit_arguments_override():
     assert ng.iterations == 5 and ng.rule == dmp.LevenbergMarquardt(1.0)
     custom = natgrad.NaturalGradient(_apply, FAMILY, max_iters=12, damping=0.5)
     assert custom.iterations == 12 and custom.rule == dmp.Constant(0.5)
-    assert PAPER.max_iters == 20 and PAPER.damping == dmp.Constant(0.0)
+    assert PAPER.max_iters == 20 and PAPER.damping == dmp.LevenbergMarquardt(1.0, minimum=0.1)
 
 
 def test_schedule_learning_rate_follows_the_step_count(x64):
@@ -213,7 +213,7 @@ def test_checks_pass_clean_data_and_cost_nothing_when_off():
 
 
 def test_a_state_made_for_another_damping_rule_is_refused_before_it_runs():
-    """A Levenberg-Marquardt step from a state made with the default (constant λ = 0) is refused
+    """A Levenberg-Marquardt step from a state made with constant λ = 0 is refused
     when traced, naming both rules; the state made for the step's rule runs and passes the
     run-time checks."""
     params, x, y = _problem()
@@ -221,7 +221,7 @@ def test_a_state_made_for_another_damping_rule_is_refused_before_it_runs():
         _apply, p, s, (x, y), family=FAMILY, learning_rate=0.1,
         damping=dmp.LevenbergMarquardt(1.0), checks=True)))
     with pytest.raises(ValueError, match="made for damping 'Constant'.*LevenbergMarquardt"):
-        step(params, natgrad.natural_gradient_init(params))
+        step(params, natgrad.natural_gradient_init(params, 0.0))
     error, _ = step(params, natgrad.natural_gradient_init(params, dmp.LevenbergMarquardt(1.0)))
     assert error.get() is None
 

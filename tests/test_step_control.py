@@ -153,7 +153,7 @@ def test_an_improving_step_is_applied(x64):
 
 def test_a_state_made_for_another_damping_rule_is_refused():
     apply_fn, params, x, y = _mlp()
-    state = natgrad.natural_gradient_init(params)  # PAPER: constant λ = 0
+    state = natgrad.natural_gradient_init(params, 0.0)  # constant λ = 0
     with pytest.raises(ValueError, match=r"made for damping 'Constant'.*LevenbergMarquardt"):
         natgrad.natural_gradient_step(apply_fn, params, state, (x, y),
                                       family=families.Categorical(), learning_rate=1.0,

@@ -11,7 +11,7 @@ whose `init` and `step` (or `optax()`) cannot disagree, with the recommended eco
 """
 
 __version__ = "0.4.0"  # keep equal to pyproject.toml's version (tests/test_packaging.py checks)
-from . import damping, economics, families, preconditioners, pytree, solvers, step_control
+from . import damping, economics, families, preconditioners, pytree, solvers, stalls, step_control
 from .curvature import (
     empirical_fisher_operator,
     ggn_operator,
@@ -20,6 +20,7 @@ from .curvature import (
     mean_nll,
 )
 from .optimizer import NaturalGradient, NaturalGradientState, StepInfo
+from .state import step_info_of
 from .functional import (
     natural_gradient,
     natural_gradient_init,
@@ -31,6 +32,7 @@ __all__ = [
     "NaturalGradient",
     "damping",
     "step_control",
+    "stalls",
     "economics",
     "preconditioners",
     "families",
@@ -47,4 +49,5 @@ __all__ = [
     "scale_by_natural_gradient",
     "NaturalGradientState",
     "StepInfo",
+    "step_info_of",
 ]

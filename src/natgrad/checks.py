@@ -21,9 +21,30 @@ import jax.numpy as jnp
 from jax.experimental import checkify
 
 from .curvature import split_metric_batch
+from .families import Family
 
-__all__ = ["check_params", "check_updates", "check_step", "check_values",
+__all__ = ["check_family", "refuse_family_as_batch", "check_params", "check_updates", "check_step", "check_values",
            "check_targets_in_range", "check_scalar", "check_damping", "check_batches"]
+
+
+def check_family(family) -> None:
+    """A `Family` instance: one line naming what was given instead (None, a name, a class)."""
+    if isinstance(family, Family):
+        return
+    hint = "family=natgrad.families.Categorical() or another natgrad.families.Family instance"
+    if family is None:
+        raise TypeError(f"an output family is needed: {hint}")
+    if isinstance(family, type):
+        raise TypeError(f"family is the class {family.__name__}, not an instance: pass "
+                        f"{family.__name__}() ({hint})")
+    raise TypeError(f"family must be a natgrad.families.Family instance, got {family!r}: pass "
+                    f"{hint}")
+
+
+def refuse_family_as_batch(metric_batch) -> None:
+    """An output family passed where the metric batch goes is refused, naming `family=`."""
+    if isinstance(metric_batch, Family):
+        raise TypeError("metric_batch is an output family: pass it as family=...")
 
 
 def _leaves(tree):

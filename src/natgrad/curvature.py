@@ -41,6 +41,7 @@ __all__ = [
     "split_metric_batch",
     "metric_subbatch",
     "leading_rows",
+    "leading_row_count",
     "shares_linearization",
 ]
 
@@ -209,15 +210,22 @@ def split_metric_batch(metric_batch, grad_batch=None):
     return metric_batch, None
 
 
-def leading_rows(tree, fraction: float):
-    """The first ⌈fraction·n⌉ rows of every leaf of a batch (n its leading size; static)."""
+def leading_row_count(n: int, fraction: float, min_rows: int = 1) -> int:
+    """⌈fraction·n⌉ rows, at least `min_rows`, at most n."""
+    return min(n, max(min_rows, 1, math.ceil(fraction * n)))
+
+
+def leading_rows(tree, fraction: float, min_rows: int = 1):
+    """The first ⌈fraction·n⌉ rows (at least `min_rows`, at most n) of every leaf of a batch (n
+    its leading size; static)."""
     n = jax.tree_util.tree_leaves(tree)[0].shape[0]
-    m = max(1, math.ceil(fraction * n))
+    m = leading_row_count(n, fraction, min_rows)
     return jax.tree_util.tree_map(lambda a: a[:m], tree)
 
 
-def metric_subbatch(grad_batch, metric_batch, fraction: float = 1.0):
-    """The metric batch cut to its first ⌈fraction·n⌉ rows: of `metric_batch` (`inputs`,
+def metric_subbatch(grad_batch, metric_batch, fraction: float = 1.0, min_rows: int = 1):
+    """The metric batch cut to its first ⌈fraction·n⌉ rows, at least `min_rows` (a floor for
+    small minibatches): of `metric_batch` (`inputs`,
     `(inputs,)` or `(inputs, targets)`), or of the gradient batch `(inputs, targets)` when it is
     None (or shares the gradient batch's inputs without targets: they are taken along). The
     metric on a fraction of the batch costs that fraction of a full product, and its batch is then
@@ -228,9 +236,12 @@ def metric_subbatch(grad_batch, metric_batch, fraction: float = 1.0):
     if fraction == 1:
         return metric_batch
     mx, mt = split_metric_batch(metric_batch, grad_batch)
+    n = jax.tree_util.tree_leaves(mx)[0].shape[0]
+    if leading_row_count(n, fraction, min_rows) == n:  # the whole batch: keep it shared
+        return metric_batch
     if mt is None and grad_batch is not None and mx is grad_batch[0]:
         mt = grad_batch[1]
-    return leading_rows(mx if mt is None else (mx, mt), fraction)
+    return leading_rows(mx if mt is None else (mx, mt), fraction, min_rows)
 
 
 def _kind_operator(apply_fn, params, mx, mt, family, kind):

@@ -2,8 +2,10 @@
 `natgrad.NaturalGradient` from their arguments.
 
 Their one default is `PAPER_SETTINGS`, the paper's protocol: `PAPER` economics (20 iterations from
-zero, the full metric batch, undamped unless `damping` is given), ρ against the first-order
-prediction (eq. 30), every step applied. Any of `NaturalGradient`'s keywords overrides it (e.g.
+zero, the full metric batch, Levenberg-Marquardt damping floored at 0.1 unless `damping` is
+given), ρ against the first-order prediction (eq. 30), every step applied, stalls reported in
+`StepInfo.stall_run` only (`on_stall=None`: no host callback, so jax's persistent compilation
+cache keeps the step; `on_stall="warn"` adds the warning). Any of `NaturalGradient`'s keywords overrides it (e.g.
 `economics=RECOMMENDED, reject=True`); `NaturalGradient` itself defaults to the recommended
 settings.
 """
@@ -15,9 +17,11 @@ from typing import Any, Callable, Optional
 import jax
 import optax
 
+from .checks import refuse_family_as_batch
 from .economics import PAPER
 from .families import Family
-from .optimizer import NaturalGradient, initial_state
+from .optimizer import NaturalGradient
+from .state import initial_state
 from .state import NaturalGradientState, StepInfo
 
 PyTree = Any
@@ -26,7 +30,8 @@ __all__ = ["PAPER_SETTINGS", "natural_gradient_init", "natural_gradient_step",
            "scale_by_natural_gradient", "natural_gradient"]
 
 #: The plain functions' defaults: the paper's protocol.
-PAPER_SETTINGS = {"economics": PAPER, "momentum": False, "rho": "first_order", "reject": False}
+PAPER_SETTINGS = {"economics": PAPER, "momentum": False, "rho": "first_order", "reject": False,
+                  "on_stall": None}
 
 
 def _settings(apply_fn, family, settings) -> NaturalGradient:
@@ -66,8 +71,7 @@ def natural_gradient_step(apply_fn: Callable[[PyTree, Any], jax.Array], params: 
     **settings).step(params, state, grad_batch, metric_batch)`, with `PAPER_SETTINGS` as the
     defaults (keyword-only; `learning_rate` may be a traced scalar, as may a constant damping
     and rtol). Returns (new_params, new_state, StepInfo)."""
-    if isinstance(metric_batch, Family):
-        raise TypeError("metric_batch is an output family: pass it as family=...")
+    refuse_family_as_batch(metric_batch)
     return _settings(apply_fn, family, {**settings, "learning_rate": learning_rate}).step(
         params, state, grad_batch, metric_batch)
 

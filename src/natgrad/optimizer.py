@@ -41,14 +41,14 @@ import jax.numpy as jnp
 import optax
 
 from . import checks as _checks
-from . import lagged_rho, pytree
+from . import lagged_rho, pytree, stalls
 from . import solvers as _solvers
 from . import step_control as _control
 from .curvature import METRICS, loss_gradient_and_metric, mean_nll, metric_kind
 from .damping import adapts, next_damping
 from .economics import RECOMMENDED, SolverEconomics
 from .families import Family
-from .state import DampingTag, NaturalGradientState, StepInfo, check_state, empty_info
+from .state import NaturalGradientState, StepInfo, check_state, initial_state, make_step_info
 
 PyTree = Any
 
@@ -93,6 +93,9 @@ class NaturalGradient:
     checks: run-time checks (finite data, targets in the family's range, finite gradient and
         direction, a traced damping or learning rate ≥ 0) as `jax.experimental.checkify` checks:
         run the jitted step or loop under `checkify.checkify` and call `err.throw()`.
+    on_stall: what a run of `natgrad.stalls.STALL_STEPS` stalled steps (a non-finite loss, or
+        an adaptive λ ≥ `STALL_DAMPING`) does on the host: "warn" (default, a `StallWarning`
+        naming the likely causes), "raise" (a `StallError`) or None (`StepInfo.stall_run` only).
     """
 
     apply_fn: Callable[[PyTree, Any], jax.Array]
@@ -110,11 +113,11 @@ class NaturalGradient:
     solver: Union[str, Callable] = "cg"
     compute_rho: Optional[bool] = None
     checks: bool = False
+    on_stall: Optional[str] = "warn"
 
     def __post_init__(self, damping, max_iters):
-        if self.family is None:
-            raise TypeError("an output family is needed: family=natgrad.families.Categorical() "
-                            "or another natgrad.families.Family")
+        _checks.check_family(self.family)
+        stalls.check_on_stall(self.on_stall)
         if not isinstance(self.economics, SolverEconomics):
             raise TypeError(f"economics must be a natgrad.economics.SolverEconomics, got "
                             f"{self.economics!r}")
@@ -125,6 +128,9 @@ class NaturalGradient:
         _control.check_step_control(self.learning_rate, self.momentum, self.rho, self.reject)
         if not (callable(self.learning_rate) or self.adaptive):  # a schedule: checks=True
             _solvers.check_non_negative("learning_rate", self.learning_rate)
+            if not isinstance(self.learning_rate, jax.Array) and self.learning_rate == 0:
+                raise ValueError("learning_rate=0 never moves the parameters (every step would "
+                                 "be rejected): give a rate > 0 or 'adaptive'")
         self.economics.check_solver(self.solve)
         if self.compute_rho is False and (getattr(self.rule, "needs_rho", True) or self.reject):
             needs = "rejection" if self.reject else f"the damping rule {self.rule!r}"
@@ -194,10 +200,10 @@ class NaturalGradient:
           needs inputs only (unlabeled data work), the covariance metrics and the Hessian need
           targets. None: the gradient batch.
         """
-        _refuse_family_as_batch(metric_batch)
+        _checks.refuse_family_as_batch(metric_batch)
         self._check_inputs(params, grad_batch, metric_batch)
         economics, rule = self.economics, self.rule
-        check_state(state, rule, self.with_momentum)
+        check_state(state, rule, self.with_momentum, params)
         loss, g, matvec = loss_gradient_and_metric(
             self.apply_fn, params, grad_batch, economics.metric_batch(grad_batch, metric_batch),
             self.family, self.metric)
@@ -226,7 +232,9 @@ class NaturalGradient:
             rejected = ~_control.accepted(new_loss, loss, rho)
             new_params = _select(rejected, params, new_params)
             judged = jnp.where(rejected, -jnp.inf, rho).astype(dtype)
-        info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype)
+        run = self._stall_run(state, lam, loss)
+        info = make_step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, run,
+                              dtype)
         new_state = NaturalGradientState(
             state.count + 1, next_damping(rule, lam, judged, state.count), info,
             direction=self._carried(ng), preconditioner=preconditioner,
@@ -283,7 +291,7 @@ class NaturalGradient:
                                  "grad_batch=(inputs, targets)")
             self._check_inputs(params, grad_batch, metric_batch)
             _checks.check_updates(updates, params)
-            check_state(state, self.rule, momentum=False)
+            check_state(state, self.rule, False, params)
             loss, matvec = lagged_rho.transform_metric(self.apply_fn, params, grad_batch,
                                              self.economics.metric_batch(grad_batch, metric_batch),
                                              self.family, self.metric, need_rho)
@@ -300,8 +308,9 @@ class NaturalGradient:
                                                                grad_batch, state, lam)
             one = jnp.ones((), dtype)
             size = _control.StepSize(one, jnp.zeros((), dtype), jnp.nan, jnp.nan)
-            info = _step_info(loss, gnorm, sinfo, rho, lam, size, ng, None,
-                              jnp.zeros((), bool), dtype)
+            never = jnp.zeros((), bool)
+            info = make_step_info(loss, gnorm, sinfo, rho, lam, size, ng, None, never,
+                                  self._stall_run(state, lam, loss), dtype)
             previous = params if need_rho else None
             return ng, NaturalGradientState(state.count + 1, lam, info, previous,
                                             self._carried(ng), preconditioner, rule=state.rule)
@@ -341,56 +350,21 @@ class NaturalGradient:
             _checks.check_values(ng, "the natural-gradient direction")
         return ng, gnorm, sinfo, preconditioner
 
+    def _stall_run(self, state, lam, loss):
+        """`StepInfo.stall_run` of this step, reported on the host as `on_stall` says."""
+        run = stalls.stall_run(state.info.stall_run, loss, lam,
+                               bool(getattr(self.rule, "needs_rho", True)))
+        stalls.report_stall(self.on_stall, run, lam, loss)
+        return run
+
     def _carried(self, ng):
         """What the state carries for the next warm start: ng, or None."""
         return ng if self.economics.warm_start else None
 
 
-def _refuse_family_as_batch(metric_batch):
-    if isinstance(metric_batch, Family):
-        raise TypeError("metric_batch is an output family: pass it as family=...")
-
-
-def initial_state(params: PyTree, economics: SolverEconomics, *,
-                  momentum: bool = False) -> NaturalGradientState:
-    """A fresh state for these economics (`NaturalGradient.init`, `natural_gradient_init`)."""
-    _checks.check_params(params)
-    dtype = pytree.scalar_dtype(params)
-    return NaturalGradientState(
-        count=jnp.zeros((), jnp.int32),
-        damping=jnp.asarray(economics.damping.init(), dtype),
-        info=empty_info(dtype),
-        direction=economics.initial_direction(params),
-        preconditioner=economics.initial_preconditioner(params),
-        update=pytree.zeros_like(params) if momentum else None,
-        rule=DampingTag.of(economics.damping),
-    )
-
-
 def _select(reject, old, new):
     """`old` where `reject`, else `new`, leaf by leaf (a select: no branch under jit)."""
     return jax.tree_util.tree_map(lambda a, b: jnp.where(reject, a, b), old, new)
-
-
-def _step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, dtype) -> StepInfo:
-    if previous is None:
-        step_norm = jnp.abs(size.alpha) * pytree.norm(ng)
-    else:
-        step_norm = pytree.norm(jax.tree_util.tree_map(
-            lambda d, d0: -size.alpha * d + size.mu * d0, ng, previous))
-    return StepInfo(
-        loss=jnp.asarray(loss, dtype),
-        grad_norm=gnorm.astype(dtype),
-        iterations=sinfo.iterations,
-        relative_residual=jnp.asarray(sinfo.relative_residual, dtype),
-        flag=sinfo.flag,
-        rho=rho,
-        damping=jnp.asarray(lam, dtype),
-        step_norm=step_norm.astype(dtype),
-        learning_rate=jnp.asarray(size.alpha, dtype),
-        momentum=jnp.asarray(size.mu, dtype),
-        rejected=rejected.astype(jnp.int32),
-    )
 
 
 def _natural_direction(g, matvec, damping, solver, max_iters, rtol, options):

@@ -6,9 +6,12 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from . import checks, pytree
+
 PyTree = Any
 
-__all__ = ["StepInfo", "NaturalGradientState", "DampingTag", "check_state", "empty_info"]
+__all__ = ["StepInfo", "NaturalGradientState", "DampingTag", "check_state", "empty_info",
+           "initial_state", "make_step_info", "step_info_of"]
 
 
 class StepInfo(NamedTuple):
@@ -30,6 +33,8 @@ class StepInfo(NamedTuple):
     momentum: μ, the coefficient of the previous update δ₀ (0 without momentum).
     rejected: 1 when step rejection kept θ (the step was not applied), else 0 (int32: summed
         over a run it counts the rejected steps).
+    stall_run: how many steps in a row, this one included, had a non-finite loss or ran at an
+        adaptive λ ≥ `natgrad.stalls.STALL_DAMPING` (0 when this one did not): `natgrad.stalls`.
     """
 
     loss: jax.Array
@@ -43,21 +48,26 @@ class StepInfo(NamedTuple):
     learning_rate: jax.Array
     momentum: jax.Array
     rejected: jax.Array
+    stall_run: jax.Array
 
 
 @jax.tree_util.register_pytree_node_class
-class DampingTag:
+class DampingTag(NamedTuple):
     """Which damping rule a state was made for, carried as static pytree data (no leaves, so jit,
     scan and vmap see the state's arrays unchanged): a step given another rule is refused rather
     than run on a λ the rule never set. A `Constant` is tagged by its kind only (its value is the
-    step's, and may be an injected, traced hyper-parameter)."""
+    step's, and may be an injected, traced hyper-parameter), another rule by its repr (a frozen
+    dataclass's: equal exactly when the rules are).
 
-    def __init__(self, key):
-        self.key = key
+    The key is a string in a one-field named tuple, so that `flax.serialization` (which stores
+    named tuples field by field) and orbax (which restores the target's tree structure) save and
+    restore it as it is."""
+
+    key: str
 
     @classmethod
     def of(cls, rule) -> "DampingTag":
-        return cls(type(rule).__name__ if not getattr(rule, "needs_rho", True) else rule)
+        return cls(type(rule).__name__ if not getattr(rule, "needs_rho", True) else repr(rule))
 
     def tree_flatten(self):
         return (), self.key
@@ -67,14 +77,8 @@ class DampingTag:
         del children
         return cls(key)
 
-    def __eq__(self, other):
-        return isinstance(other, DampingTag) and self.key == other.key
-
-    def __hash__(self):
-        return hash(self.key)
-
     def __repr__(self):
-        return repr(self.key)
+        return self.key if "(" in self.key else repr(self.key)
 
 
 class NaturalGradientState(NamedTuple):
@@ -97,9 +101,28 @@ class NaturalGradientState(NamedTuple):
     rule: Optional[DampingTag] = None
 
 
-def check_state(state: NaturalGradientState, rule, momentum: bool) -> None:
-    """A state is stepped only with the damping rule it was made for (its λ is that rule's) and
-    with momentum exactly when it carries δ₀: one line naming both, else."""
+def _check_shaped_like(params, tree, what) -> None:
+    """`tree` (a state's parameter-shaped part) has params' structure and leaf shapes."""
+    if tree is None:
+        return
+    same = jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(params) and all(
+        jnp.shape(a) == jnp.shape(b) for a, b in zip(jax.tree_util.tree_leaves(tree),
+                                                     jax.tree_util.tree_leaves(params)))
+    if not same:
+        raise ValueError(f"the state's {what} is not shaped like params: the state was made for "
+                         f"another model's parameters; make it with init(params) of this model")
+
+
+def check_state(state: NaturalGradientState, rule, momentum: bool, params=None) -> None:
+    """A state is stepped only with the damping rule it was made for (its λ is that rule's), with
+    momentum exactly when it carries δ₀, and on parameters shaped like those it was made for: one
+    line naming the mismatch, else."""
+    if not isinstance(state, NaturalGradientState):
+        raise TypeError(f"state must be a NaturalGradientState (from init(params)), got "
+                        f"{type(state).__name__}")
+    if params is not None:
+        for what in ("previous_params", "direction", "update"):
+            _check_shaped_like(params, getattr(state, what), what)
     if state.rule is not None and state.rule != DampingTag.of(rule):
         raise ValueError(f"the state was made for damping {state.rule!r} but the step's damping "
                          f"is {rule!r}: make the state with the step's damping "
@@ -117,6 +140,58 @@ def empty_info(dtype) -> StepInfo:
     nan = jnp.full((), jnp.nan, dtype)
     zi = jnp.zeros((), jnp.int32)
     return StepInfo(loss=z, grad_norm=z, iterations=zi, relative_residual=z, flag=zi, rho=nan,
-                    damping=z, step_norm=z, learning_rate=z, momentum=z, rejected=zi)
+                    damping=z, step_norm=z, learning_rate=z, momentum=z, rejected=zi,
+                    stall_run=zi)
 
 
+def initial_state(params: PyTree, economics, *,
+                  momentum: bool = False) -> NaturalGradientState:
+    """A fresh state for these economics (`NaturalGradient.init`, `natural_gradient_init`)."""
+    checks.check_params(params)
+    dtype = pytree.scalar_dtype(params)
+    return NaturalGradientState(
+        count=jnp.zeros((), jnp.int32),
+        damping=jnp.asarray(economics.damping.init(), dtype),
+        info=empty_info(dtype),
+        direction=economics.initial_direction(params),
+        preconditioner=economics.initial_preconditioner(params),
+        update=pytree.zeros_like(params) if momentum else None,
+        rule=DampingTag.of(economics.damping),
+    )
+
+
+def make_step_info(loss, gnorm, sinfo, rho, lam, size, ng, previous, rejected, stall_run,
+                   dtype) -> StepInfo:
+    """What a step reports: its scalars in the parameters' dtype, ‖δ‖ of δ = −α·ng + μ·δ₀."""
+    if previous is None:
+        step_norm = jnp.abs(size.alpha) * pytree.norm(ng)
+    else:
+        step_norm = pytree.norm(jax.tree_util.tree_map(
+            lambda d, d0: -size.alpha * d + size.mu * d0, ng, previous))
+    return StepInfo(
+        loss=jnp.asarray(loss, dtype),
+        grad_norm=gnorm.astype(dtype),
+        iterations=sinfo.iterations,
+        relative_residual=jnp.asarray(sinfo.relative_residual, dtype),
+        flag=sinfo.flag,
+        rho=rho,
+        damping=jnp.asarray(lam, dtype),
+        step_norm=step_norm.astype(dtype),
+        learning_rate=jnp.asarray(size.alpha, dtype),
+        momentum=jnp.asarray(size.mu, dtype),
+        rejected=rejected.astype(jnp.int32),
+        stall_run=stall_run,
+    )
+
+
+def step_info_of(opt_state) -> StepInfo:
+    """The `StepInfo` of the last update from an optax state that holds one natural-gradient
+    transformation's state anywhere inside (a chain's tuple, `optax.inject_hyperparams`,
+    `optax.MultiSteps`, `optax.named_chain`): what kfac-jax users read from their stats."""
+    found = [node for node in jax.tree_util.tree_leaves(
+        opt_state, is_leaf=lambda node: isinstance(node, NaturalGradientState))
+        if isinstance(node, NaturalGradientState)]
+    if len(found) != 1:
+        raise ValueError(f"step_info_of needs an optax state with exactly one natgrad "
+                         f"transformation's state inside, found {len(found)}")
+    return found[0].info

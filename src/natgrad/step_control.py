@@ -9,7 +9,8 @@ applied update):
 - **adaptive** (`learning_rate="adaptive"`, Martens & Grosse 2015 §7, kfac-jax's adaptive learning
   rate and momentum): α and, with `momentum=True`, μ minimise q over span{ng, δ₀}, a 2×2 system
   [α μ] = −Q⁻¹b with Q = [[ngᵀA ng, −ngᵀAδ₀], [−ngᵀAδ₀, δ₀ᵀAδ₀]] and b = [−gᵀng, gᵀδ₀]. Where Q
-  is not positive definite (no δ₀ yet, δ₀ ∥ ng) μ = 0 and α = gᵀng / ngᵀA ng; where even that
+  is not positive definite (no δ₀ yet, δ₀ ∥ ng), or its solution leaves α > 0, |μ| < 1 (a noisy
+  minibatch's model), μ = 0 and α = gᵀng / ngᵀA ng; where even that
   curvature is not positive, α = μ = 0 (a null step: the quadratic ρ is −∞, eq. 30's NaN; the
   damping rule counts either as a failure, and rejection refuses it).
 
@@ -115,8 +116,13 @@ def adaptive_step(g: PyTree, ng: PyTree, curvature, previous: Optional[PyTree],
         det = curvature * q22 - q12 * q12
         definite = finite_alpha & jnp.isfinite(det) & (det > 1e-6 * curvature * q22)
         safe = jnp.where(definite, det, 1)
-        alpha = jnp.where(definite, -(q22 * b1 - q12 * b2) / safe, alpha)
-        mu = jnp.where(definite, -(q12 * -b1 + curvature * b2) / safe, mu)
+        alpha2 = -(q22 * b1 - q12 * b2) / safe
+        mu2 = -(q12 * -b1 + curvature * b2) / safe
+        # a noisy minibatch's model can ask for α ≤ 0 or |μ| ≥ 1 (seen: μ = −2.17 and a loss of
+        # 5.2 → 121): then the one-dimensional step along −ng
+        sane = definite & (alpha2 > 0) & (jnp.abs(mu2) < 1)
+        alpha = jnp.where(sane, alpha2, alpha)
+        mu = jnp.where(sane, mu2, mu)
         first = -alpha * gng + mu * b2
         model = first + 0.5 * (alpha * alpha * curvature + 2 * alpha * mu * q12 + mu * mu * q22)
     else:
