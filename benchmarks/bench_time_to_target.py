@@ -51,9 +51,10 @@ Methods, each from the same initial parameters, with the same minibatch order:
 - `muon`: `optax.contrib.muon` (Nesterov momentum 0.95, 5 Newton-Schulz steps) on every weight
   matrix but the output layer's, Adam (`adam_learning_rate`) on the output layer and the biases,
   as its authors recommend; its grid holds (Muon's rate, Adam's rate) pairs; small minibatches;
-- `psgd_kron`: PSGD Kron (psgd-jax 0.2.8's `kron`, momentum 0.9, its default schedule of the
-  preconditioner's update probability), its grid learning rates; small minibatches (psgd-jax
-  0.2.9 does not import with optax 0.2.8, distributed-kron 2.0.0 not with jax 0.9.1);
+- `psgd_kron`: PSGD Kron (psgd-jax 0.2.8's `kron`, momentum 0.9), its grid (learning rate,
+  probability of a preconditioner update per step, or psgd-jax's default schedule) pairs; small
+  minibatches (psgd-jax 0.2.9 does not import with optax 0.2.8, distributed-kron 2.0.0 not with
+  jax 0.9.1);
 - `kfac`: kfac-jax's optimizer with its adaptive learning rate, momentum and damping (adapted
   every 5 steps), inverses every 5 steps, curvature EMA 0.95 per step on the whole batch; its grid
   holds initial dampings (kfac-jax's default floor, no burn-in) and `"example"`, kfac-jax's own

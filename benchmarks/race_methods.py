@@ -4,6 +4,8 @@ state, CG iterations)`, built from the library, optax, kfac-jax or psgd-jax from
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -98,28 +100,34 @@ KFAC_EXAMPLE = {"initial_damping": 150.0, "min_damping": 1e-5, "max_damping": 10
                 "num_burnin_steps": 5}
 
 # Each method's grid (learning rates; ng_kron: the initial damping, its step size being the
-# model's, or ("fixed", η), `kron_setup`; K-FAC: initial damping with kfac-jax's default floor
-# and no burn-in, or "example", `KFAC_EXAMPLE`), per problem. The first value is the best of the
-# last full run (README, "Benchmarks"; ng_kron's: of a pilot of the loss after 20/40/60 updates,
-# docs/solver_economics.md): --quick runs it alone. A best value at the edge of its grid had the grid extended past it.
+# model's, with `KRON_OVERRIDES`, or ("fixed", η), `kron_setup`; K-FAC: initial damping with
+# kfac-jax's default floor and no burn-in, or "example", `KFAC_EXAMPLE`), per problem. The first
+# value is the best of the last full run (README, "Benchmarks"; ng_kron's on the autoencoder: of
+# the pilot of CG iterations and cadences in docs/solver_economics.md, which also dropped λ from
+# 10⁻², 1 and the fixed rate there): --quick runs it alone. A best value at the edge of its grid
+# had the grid extended past it. Muon's entries: (Muon's learning rate, Adam's on the rest, that
+# problem's best Adam rate); PSGD Kron's: (learning rate, preconditioner update probability: a
+# number, or "schedule", psgd-jax's default, 1 for 500 steps then annealed to 0.03), from a
+# pilot of the loss after 20/40/60 updates on restricted MNIST (docs/solver_economics.md), the
+# autoencoder's rates a tenth of those as its first-order rates are.
 GRIDS = {
-    "restricted_mnist": {"ng": (0.5, 1.0, 0.25), "ng_kron": (1e-3, 1e-4, 0.1, 1.0, ("fixed", 0.5)),
+    "restricted_mnist": {"ng": (0.5, 1.0, 0.25),
+                         "ng_kron": (1e-4, (1e-4, "cg", 2, "stats", 5), (1e-4, "stats", 5), 1e-3,
+                                     0.1, ("fixed", 0.5)),
                          "ng_paper": (2.0, 1.0, 0.5),
                          "msgd": (0.2, 0.05, 0.5), "adam": (2e-2, 5e-2, 1e-2, 5e-3, 2e-3),
-                         "kfac": (1e-3, 1e-4, 1e-2, 0.1, "example")},
+                         "kfac": (1e-3, 1e-4, 1e-2, 0.1, "example"),
+                         "muon": ((0.05, 2e-2), (0.1, 2e-2), (0.02, 2e-2)),
+                         "psgd_kron": ((0.3, 0.1), (0.1, 0.1), (1.0, 0.1), (0.01, "schedule"))},
     "autoencoder": {"ng": (0.25, 0.1, 0.5, 1.0),
-                    "ng_kron": (1e-4, 1e-3, 1e-2, 1.0, ("fixed", 0.25)),
+                    "ng_kron": ((1e-4, "cg", 2, "stats", 5), (1e-4, "stats", 5), 1e-4,
+                                (1e-3, "cg", 2, "stats", 5)),
                     "ng_paper": (0.25, 0.5, 1.0),
                     "msgd": (0.01, 3e-3, 0.05), "adam": (3e-3, 1e-3, 3e-4, 1e-2),
-                    "kfac": ("example", 1e-4, 1e-3, 1e-2, 0.1)},
+                    "kfac": (1e-3, "example", 1e-4, 1e-2, 0.1),
+                    "muon": ((0.05, 3e-3), (0.1, 3e-3), (0.02, 3e-3)),
+                    "psgd_kron": ((0.03, 0.1), (0.01, 0.1), (0.1, 0.1))},
 }
-# Muon's grid: (Muon's learning rate, Adam's learning rate on the rest), Adam's around that
-# problem's best Adam rate; PSGD Kron's: learning rates.
-GRIDS["restricted_mnist"].update(muon=((0.02, 2e-2), (0.05, 2e-2), (0.01, 2e-2)),
-                                 psgd_kron=(3e-3, 1e-3, 1e-2))
-GRIDS["autoencoder"].update(muon=((0.02, 3e-3), (0.05, 3e-3), (0.01, 3e-3)),
-                            psgd_kron=(1e-3, 3e-4, 3e-3))
-
 #: The update counts after which the loss table reports each method's training loss.
 LOSS_AFTER = (20, 40, 60)
 
@@ -240,11 +248,20 @@ def muon(problem, value):
 
 
 def psgd_kron(problem, value):
-    """PSGD Kron (psgd-jax's `kron`, momentum 0.9, its default preconditioner-update schedule:
-    probability 1 annealed to 0.03) at learning rate `value`."""
+    """PSGD Kron (psgd-jax's `kron`, momentum 0.9) at learning rate `value[0]`, its preconditioner
+    updated with probability `value[1]` per step (or psgd-jax's default schedule)."""
     from psgd_jax.kron import kron
 
-    return _first_order(problem, kron(value))
+    rate, probability = value
+    tx = kron(rate) if probability == "schedule" else kron(
+        rate, preconditioner_update_probability=probability)
+    init, step = _first_order(problem, tx)
+
+    def quiet_init(params):  # psgd-jax prints its state's sizes: off stdout, whose end is the JSON
+        with contextlib.redirect_stdout(sys.stderr):
+            return init(params)
+
+    return quiet_init, step
 
 
 def method(name, problem, value, a):
