@@ -49,7 +49,11 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_time_to_target as ttt  # noqa: E402
+import bench_time_to_target  # noqa: E402
+from race_costs import cost_split, preconditioner_costs, timed  # noqa: E402
+from race_methods import GRIDS, method  # noqa: E402
+from race_problems import (as_flax, batches, copy_tree, flax_problem, loss_fn,  # noqa: E402
+                           problems)
 
 import natgrad  # noqa: E402
 from natgrad import solvers  # noqa: E402
@@ -84,14 +88,14 @@ def machine() -> str:
 
 def points(problem, a):
     """[(name, params, λ)]: the initial parameters and those after `a.steps` steps of `ng`."""
-    lr = ttt.GRIDS[problem.name]["ng"][0]
-    init, step = ttt.method("ng", problem, lr, a)
-    params, state = ttt._copy(problem.params), init(ttt._copy(problem.params))
-    start = (ttt._copy(problem.params), float(state.damping))
-    batches = ttt._batches(problem.x.shape[0], problem.batch["ng"], a.seed)
-    for t, idx in zip(range(a.steps), batches):
+    lr = GRIDS[problem.name]["ng"][0]
+    init, step = method("ng", problem, lr, a)
+    params, state = copy_tree(problem.params), init(copy_tree(problem.params))
+    start = (copy_tree(problem.params), float(state.damping))
+    stream = batches(problem.x.shape[0], problem.batch["ng"], a.seed)
+    for t, idx in zip(range(a.steps), stream):
         params, state, _ = step(params, state, idx, t)
-    return [("init", *start), ("trained", params, float(state.damping))], next(batches)
+    return [("init", *start), ("trained", params, float(state.damping))], next(stream)
 
 
 def _solver_runs(view):
@@ -122,22 +126,22 @@ def _vectors_per_iteration(params, k=10):
     def op(v):
         return jax.tree.map(jnp.multiply, diag, v)
 
-    plain = ttt._timed(jax.jit(lambda b: solvers.cg(op, b, max_iters=k, rtol=0.0)[0]), params)
-    pre = ttt._timed(jax.jit(lambda b: solvers.cg(op, b, max_iters=k, rtol=0.0,
+    plain = timed(jax.jit(lambda b: solvers.cg(op, b, max_iters=k, rtol=0.0)[0]), params)
+    pre = timed(jax.jit(lambda b: solvers.cg(op, b, max_iters=k, rtol=0.0,
                                                   preconditioner=diag)[0]), params)
     return plain / k, pre / k
 
 
 def measure(problem, a):
-    view = ttt.flax_problem(problem)
+    view = flax_problem(problem)
     run = _solver_runs(view)
-    loss = ttt._loss_fn(view)
+    loss = loss_fn(view)
     result = {}
     at, idx = points(problem, a)
     x, t = problem.x[idx], problem.t[idx]
     xm, tm = leading_rows((x, t), RECOMMENDED.metric_fraction)
     for point, params, lm in at:
-        params = ttt.as_flax(params)
+        params = as_flax(params)
         g = jax.grad(loss)(params, x, t)
         b = natgrad.pytree.scale(1.0 / natgrad.pytree.norm(g), g)
         result[point] = {}
@@ -169,7 +173,7 @@ def costs(view, params, batch, xm, tm, lam, iterations):
     """Milliseconds: the shared parts of a step (gradient, linearization, one metric product, CG's
     vector work per iteration), each preconditioner's build and application, and a step's
     estimate with CG to rtol 1e-3 (`iterations`: the point's entry at the LM damping)."""
-    shared = ttt.cost_split(view, params, SolverEconomics(
+    shared = cost_split(view, params, SolverEconomics(
         metric_fraction=RECOMMENDED.metric_fraction), 1, batch)
     plain, pre = _vectors_per_iteration(params)
     out = {"gradient": shared["gradient"], "linearize": shared["linearize"],
@@ -178,7 +182,9 @@ def costs(view, params, batch, xm, tm, lam, iterations):
     for name, pc in PRECONDITIONERS.items():
         build = apply = 0.0
         if pc is not None:
-            build, apply = ttt.preconditioner_costs(view, params, pc, xm, tm, lam)
+            statistics_s, inversion_s, apply = preconditioner_costs(view, params, pc, (xm, tm),
+                                                                    lam)
+            build = statistics_s + inversion_s
         its = iterations[name]["cg"][f"{RTOLS[-1]:g}"]
         iteration = shared["per_product"] + apply + (plain if pc is None else pre)
         step = (None if its is None else
@@ -226,7 +232,7 @@ def arguments(argv=None):
     p.add_argument("--max-iters", type=int, default=None, help="iteration cap of each solve")
     p.add_argument("--problems", nargs="+", default=["restricted_mnist", "autoencoder"])
     a, rest = p.parse_known_args(argv)
-    problem_args = ttt.arguments((["--quick"] if a.quick else []) + rest)
+    problem_args = bench_time_to_target.arguments((["--quick"] if a.quick else []) + rest)
     for key, value in vars(a).items():
         setattr(problem_args, key, value)
     if problem_args.steps is None:
@@ -241,7 +247,7 @@ def main(argv=None):
     where = machine()
     print(f"# machine: {where}; the cores may be shared with other jobs", flush=True)
     results = {}
-    for problem in ttt.problems(a):
+    for problem in problems(a):
         if problem.name in a.problems:
             results[problem.name] = measure(problem, a)
     print(table(results))

@@ -37,7 +37,9 @@ from natgrad.economics import PAPER, RECOMMENDED
 from natgrad.models import MLP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_time_to_target as ttt  # noqa: E402  (the problems, written once there)
+import bench_time_to_target  # noqa: E402
+from race_methods import GRIDS  # noqa: E402
+from race_problems import problems  # noqa: E402  (the problems, written once there)
 
 #: The step controls compared (NaturalGradient keywords beyond the learning rate).
 ADAPTIVE = {"learning_rate": "adaptive", "momentum": True, "rho": "quadratic", "reject": True}
@@ -90,13 +92,13 @@ def mnist_paper(seeds, hidden):
 
 def problems():
     out = {}
-    for problem in ttt.problems(ttt.arguments(["--quick"])):
+    for problem in problems(bench_time_to_target.arguments(["--quick"])):
         n, batch = problem.x.shape[0], problem.batch["ng"]
         order = np.random.default_rng(0).permutation(n)
         batches = [order[i:i + batch] for i in range(0, n - batch + 1, batch)]
         full = jax.jit(lambda p, problem=problem: jnp.mean(
             problem.family.nll(problem.apply_fn(p, problem.x), problem.t)))
-        fixed = ttt.GRIDS[problem.name]["ng"][0]  # the best of the last full run
+        fixed = GRIDS[problem.name]["ng"][0]  # the best of the last full run
         out[problem.name] = {}
         for name in ("paper", "reject", "adaptive", "adaptive_momentum"):
             ng = settings(problem.apply_fn, problem.family, CONTROLS[name], fixed,

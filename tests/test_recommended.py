@@ -56,11 +56,18 @@ def _bench():
     return module
 
 
+@pytest.fixture(scope="module")
+def bench_problems():
+    """The benchmark module and its `--quick` problems, built once (data and initialisation)."""
+    bench = _bench()
+    return bench, {p.name: p for p in bench.problems(bench.arguments(["--quick"]))}
+
+
 @pytest.mark.parametrize("name", ["restricted_mnist", "autoencoder"])
 @pytest.mark.parametrize("top_of_grid", [False, True])
-def test_recommended_settings_train_the_benchmark_problems(name, top_of_grid):
-    bench = _bench()
-    problem = {p.name: p for p in bench.problems(bench.arguments(["--quick"]))}[name]
+def test_recommended_settings_train_the_benchmark_problems(bench_problems, name, top_of_grid):
+    bench, problems = bench_problems
+    problem = problems[name]
     rate = max(bench.GRIDS[name]["ng"]) if top_of_grid else "adaptive"
     settings = natgrad.NaturalGradient(problem.apply_fn, problem.family, learning_rate=rate)
     size, n = problem.batch["ng"], problem.x.shape[0]
