@@ -2,7 +2,6 @@
 in float64 (the `x64` fixture): factors from hand-written forward and backward passes (numpy), the
 dense Kronecker-factored inverse from `np.kron`, the damped Fisher materialised from
 `natgrad.ggn_operator` and solved with `np.linalg.solve`."""
-import functools
 
 import flax.linen as nn
 import jax
@@ -386,12 +385,3 @@ def test_impossible_values_rejected(field, value):
     with pytest.raises(ValueError, match=f"{field} .*{value!r}".replace("(", r"\(")):
         KroneckerFactors(**{field: value})
 
-
-def test_models_without_flax_layers_are_refused():
-    with pytest.raises(ValueError, match="kernel"):
-        KroneckerFactors().init({"w": jnp.ones((3, 2)), "b": jnp.zeros(2)})
-    params = {"params": {"Dense_0": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}}}
-    plain = functools.partial(lambda p, xx: xx @ p["params"]["Dense_0"]["kernel"])
-    kf = KroneckerFactors()
-    with pytest.raises(ValueError, match="no flax"):
-        kf.refresh(kf.init(params), plain, params, jnp.ones((4, 3)), None, FAMILY, 0.1)

@@ -1,34 +1,47 @@
-"""Flax layers of a model, found by method interception, for `kronecker.KroneckerFactors`.
+"""The layers of a model and their calls, found for `kronecker.KroneckerFactors`.
 
-flax's method interception (`flax.linen.intercept_methods`) finds every `nn.Dense` / `nn.Conv`
-call of `apply_fn` without a graph matcher or a registration inside the model: the interceptor
-records the layer's input and adds a zero perturbation to its output, and the VJP of the summed
-sampled NLL with respect to the perturbations is, row by row, the per-example g (example i's loss
-depends only on its own row). A layer is matched to its parameters by its module path
-(`params['params'][*path]['kernel' / 'bias']`): a leaf named `kernel` with ≥ 2 axes and its
-sibling `bias` of shape (out,). A convolution's input becomes its patches (`patches`), so that
-the convolution is a matrix product with the reshaped kernel.
+Three kinds of model, one record per layer call (its input, and a zero perturbation added to its
+output, whose VJP of the summed sampled NLL is, row by row, the per-example g: example i's loss
+depends only on its own row):
+
+- flax linen: method interception (`flax.linen.intercept_methods`) sees every `nn.Dense` /
+  `nn.Conv` call, matched to its parameters by its module path
+  (`params['params'][*path]['kernel' / 'bias']`);
+- flax nnx: every `nnx.Linear` call (its `__call__` wrapped while the model runs; nnx has no
+  interception), matched by identity: the kernel the layer reads is the params leaf itself
+  (`nnx.merge(graphdef, state)` keeps the state's arrays);
+- plain functions: each dense layer declared by computing it with `dense_layer(x, kernel, bias)`,
+  matched by identity like nnx (a kernel that is not a params leaf is refused).
+
+A layer's parameters are a leaf named `kernel` with ≥ 2 axes (or an nnx `kernel` Variable, whose
+leaf is `kernel/value`) and its sibling `bias` of shape (out,). A convolution's input becomes its
+patches (`patches`), so that the convolution is a matrix product with the reshaped kernel.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple, Optional
 
 import flax.linen as nn
+from flax import nnx
 import jax
 import jax.numpy as jnp
 from flax.linen.linear import canonicalize_padding
 from jax import lax
 
 __all__ = ["Layer", "LayerCall", "key_name", "leaves_by_path", "find_layers", "patches",
-           "intercepted"]
+           "intercepted", "dense_layer"]
+
+_RECORDERS = []  # the record function of the running `intercepted` call (innermost last)
 
 
 class Layer(NamedTuple):
     """A kernel (with its bias) in the params: where it is and the sizes of its factors."""
 
     path: tuple  # keys of the layer's node in params
-    bias: bool
+    kernel: tuple  # keys of the kernel leaf
+    bias: Optional[tuple]  # keys of the bias leaf, None without a bias
     rows: int  # dim A = prod(kernel.shape[:-1]) (+1 with a bias)
     cols: int  # dim G = kernel.shape[-1]
 
@@ -55,18 +68,31 @@ def leaves_by_path(tree) -> dict:
 
 
 def find_layers(params) -> dict:
-    """{name: Layer} for every `kernel` leaf with ≥ 2 axes (flax's Dense and Conv naming)."""
+    """{name: Layer} for every `kernel` leaf with ≥ 2 axes (flax's Dense, Conv and nnx.Linear
+    naming; an nnx State's leaf is `kernel/value`)."""
     leaves = leaves_by_path(params)
     layers = {}
     for path, leaf in leaves.items():
-        if not path or path[-1] != "kernel" or jnp.ndim(leaf) < 2:
+        suffix = path[-1:] if path[-1:] == ("value",) else ()
+        at = len(path) - len(suffix) - 1
+        if at < 0 or path[at] != "kernel" or jnp.ndim(leaf) < 2:
             continue
-        node = path[:-1]
-        bias = leaves.get(node + ("bias",))
+        node = path[:at]
+        bias = leaves.get(node + ("bias",) + suffix)
         has_bias = bias is not None and tuple(jnp.shape(bias)) == tuple(jnp.shape(leaf)[-1:])
         layers["/".join(map(str, node))] = Layer(
-            node, has_bias, math.prod(jnp.shape(leaf)[:-1]) + int(has_bias), jnp.shape(leaf)[-1])
+            node, path, node + ("bias",) + suffix if has_bias else None,
+            math.prod(jnp.shape(leaf)[:-1]) + int(has_bias), jnp.shape(leaf)[-1])
     return layers
+
+
+def dense_layer(inputs, kernel, bias=None):
+    """inputs @ kernel (+ bias), a dense layer of a plain-function model declared to
+    `KroneckerFactors`: `kernel` (and `bias`) must be the params' leaves themselves."""
+    out = jnp.matmul(inputs, kernel, precision=lax.Precision.HIGHEST)
+    if bias is not None:
+        out = out + bias
+    return _RECORDERS[-1](inputs, kernel, out, True) if _RECORDERS else out
 
 
 def _match(layers: dict, module_path: tuple) -> Optional[str]:
@@ -120,12 +146,49 @@ def patches(x, geometry):
     return jnp.swapaxes(p, -1, -2).reshape(p.shape[:-2] + (k * c,))
 
 
+@contextlib.contextmanager
+def _nnx_linear_recorded(record):
+    """Every `nnx.Linear` call inside the block passes (input, kernel, output) to `record`."""
+    original = nnx.Linear.__call__
+
+    def call(self, inputs, *args, **kwargs):
+        return record(inputs, self.kernel.get_value(), original(self, inputs, *args, **kwargs),
+                      False)
+
+    nnx.Linear.__call__ = call
+    try:
+        yield
+    finally:
+        nnx.Linear.__call__ = original
+
+
 def intercepted(apply_fn, params, inputs, perturbations, calls, layers):
-    """apply_fn(params, inputs) with every flax Dense/Conv call intercepted: its input recorded,
-    its output plus perturbations[k] (the k-th call's; none when `perturbations` is None).
-    Returns (r, [(input, output)] per call); appends a `LayerCall` per call to `calls` (a list) or
-    leaves it alone (None)."""
+    """apply_fn(params, inputs) with every layer call (flax linen Dense/Conv, nnx.Linear,
+    `dense_layer`) intercepted: its input recorded, its output plus perturbations[k] (the k-th
+    call's; none when `perturbations` is None). Returns (r, [(input, output)] per call); appends a
+    `LayerCall` per call to `calls` (a list) or leaves it alone (None)."""
     seen = []
+    leaves = leaves_by_path(params)
+    by_id = {id(leaves[layer.kernel]): name for name, layer in layers.items()}
+
+    def recorded(x, out, name, conv=None):
+        if calls is not None:
+            calls.append(LayerCall(name if x.ndim >= 2 else None, conv))
+        if perturbations is not None:
+            out = out + perturbations[len(seen)].astype(out.dtype)
+        seen.append((x, out))
+        return out
+
+    def record(x, kernel, out, declared):  # nnx.Linear and dense_layer: matched by identity
+        name = by_id.get(id(kernel))
+        if name is not None and leaves[layers[name].kernel] is not kernel:
+            name = None
+        if name is None and declared:
+            raise ValueError(
+                f"dense_layer was given a kernel of shape {tuple(jnp.shape(kernel))} that is not "
+                f"a leaf of params (kernels there: {', '.join(layers) or 'none'}): pass the "
+                "params leaf itself, not a copy, cast or slice")
+        return recorded(x, out, name)
 
     def interceptor(next_fun, args, kwargs, context):
         module = context.module
@@ -133,19 +196,16 @@ def intercepted(apply_fn, params, inputs, perturbations, calls, layers):
             return next_fun(*args, **kwargs)
         x = args[0] if args else kwargs["inputs"]
         out = next_fun(*args, **kwargs)
-        if calls is not None:
-            name = _match(layers, tuple(module.path))
-            conv = _conv_geometry(module, x) if isinstance(module, nn.Conv) else None
-            if isinstance(module, nn.Conv) and conv is None:
-                name = None
-            if isinstance(module, nn.Dense) and x.ndim < 2:
-                name = None
-            calls.append(LayerCall(name, conv))
-        if perturbations is not None:
-            out = out + perturbations[len(seen)].astype(out.dtype)
-        seen.append((x, out))
-        return out
+        name, conv = _match(layers, tuple(module.path)), None
+        if isinstance(module, nn.Conv):
+            conv = _conv_geometry(module, x)
+            name = name if conv is not None else None
+        return recorded(x, out, name, conv)
 
-    with nn.intercept_methods(interceptor):
-        r = apply_fn(params, inputs)
+    _RECORDERS.append(record)
+    try:
+        with nn.intercept_methods(interceptor), _nnx_linear_recorded(record):
+            r = apply_fn(params, inputs)
+    finally:
+        _RECORDERS.pop()
     return r, seen

@@ -68,8 +68,10 @@ forward pass and one VJP per sample.
 
 `KroneckerFactors` is a `natgrad.preconditioners.Preconditioner` (the protocol
 `natgrad.economics.SolverEconomics(preconditioner=...)` calls), its state a `KroneckerState`.
-Layers are found by the flax parameter names (`_flax_layers.find_layers`); a model written
-without flax is refused (`init` raises) rather than left silently unpreconditioned.
+Layers are found by the flax parameter names (`_flax_layers.find_layers`) and their calls in
+flax linen (`nn.Dense`, `nn.Conv`) and nnx (`nnx.Linear`) models; a plain-function model declares
+each dense layer by computing it with `dense_layer(x, kernel, bias)`. A model none of whose calls
+is found is refused (`refresh` raises) rather than left silently unpreconditioned.
 """
 from __future__ import annotations
 
@@ -82,11 +84,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from .. import pytree
-from ._flax_layers import find_layers, intercepted, key_name, leaves_by_path, patches
+from ._flax_layers import dense_layer, find_layers, intercepted, key_name, leaves_by_path, patches
 
 PyTree = Any
 
-__all__ = ["KroneckerFactors", "KroneckerState", "ESTIMATORS"]
+__all__ = ["KroneckerFactors", "KroneckerState", "ESTIMATORS", "dense_layer"]
 
 #: Accepted values of `KroneckerFactors.estimator`.
 ESTIMATORS = ("sampled", "exact")
@@ -220,8 +222,12 @@ class KroneckerFactors:
         """Identity inverses (M⁻¹ = I until the first refresh), zero factors, the seed's key."""
         layers = find_layers(params)
         if not layers:
-            raise ValueError("KroneckerFactors factors flax nn.Dense/nn.Conv layers, found by "
-                             "their parameters named 'kernel'; these params have none")
+            names = ["/".join(map(str, p)) for p in leaves_by_path(params)]
+            raise ValueError(
+                "KroneckerFactors found no layer kernel (a leaf named 'kernel' with >= 2 axes) "
+                f"among the params' leaves {names[:8]}{' ...' if len(names) > 8 else ''}: name "
+                "each dense layer's weight 'kernel' and its bias 'bias' beside it (flax linen "
+                "and nnx do), e.g. {'layer0': {'kernel': W, 'bias': b}}")
         dtype = pytree.scalar_dtype(params)
         factors, inverses = {}, {}
         for name, layer in layers.items():
@@ -264,16 +270,15 @@ class KroneckerFactors:
                 if name not in state.inverses:
                     continue
                 a_inv, g_inv = state.inverses[name]
-                kernel = leaves[layer.path + ("kernel",)]
+                kernel = leaves[layer.kernel]
                 block = kernel.reshape(-1, layer.cols)
-                if layer.bias:
-                    block = jnp.concatenate([block, leaves[layer.path + ("bias",)][None]], 0)
+                if layer.bias is not None:
+                    block = jnp.concatenate([block, leaves[layer.bias][None]], 0)
                 block = (a_inv @ block.astype(a_inv.dtype)) @ g_inv
                 rows = kernel.size // layer.cols
-                out[layer.path + ("kernel",)] = block[:rows].reshape(kernel.shape).astype(
-                    kernel.dtype)
-                if layer.bias:
-                    out[layer.path + ("bias",)] = block[rows].astype(kernel.dtype)
+                out[layer.kernel] = block[:rows].reshape(kernel.shape).astype(kernel.dtype)
+                if layer.bias is not None:
+                    out[layer.bias] = block[rows].astype(kernel.dtype)
 
             def pick(path, leaf):
                 key = tuple(key_name(k) for k in path)
@@ -305,8 +310,11 @@ class KroneckerFactors:
         _, shapes = jax.eval_shape(
             lambda p, x: intercepted(apply_fn, p, x, None, calls, layers), params, inputs)
         if not any(c.layer is not None for c in calls):
-            raise ValueError("KroneckerFactors found no flax nn.Dense/nn.Conv call of apply_fn "
-                             "whose module path matches a 'kernel' in params")
+            raise ValueError(
+                f"KroneckerFactors found the kernels {list(layers)} in params but {len(calls)} "
+                "layer calls of apply_fn, none of them on those kernels: build the model of flax "
+                "nn.Dense/nn.Conv or nnx.Linear layers, or compute each dense layer of a plain "
+                "function as kronecker.dense_layer(x, params[...]['kernel'], bias)")
         zeros = [jnp.zeros(out.shape, out.dtype) for _, out in shapes]
 
         def forward(perturbations):
@@ -324,7 +332,7 @@ class KroneckerFactors:
             a = x if call.conv is None else patches(x, call.conv)
             n = a.shape[0]
             a = a.reshape(n, -1, a.shape[-1])
-            if layers[call.layer].bias:
+            if layers[call.layer].bias is not None:
                 a = jnp.concatenate([a, jnp.ones(a.shape[:-1] + (1,), a.dtype)], -1)
             g = g.reshape(g.shape[:2] + (-1, g.shape[-1]))
             stats.setdefault(call.layer, ([], []))
