@@ -32,7 +32,7 @@ def _plain_mlp(p, x):
 
 
 def _linen_mlp(seed):
-    """The linen MLP D-H-K (tanh) with random float64 weights, its weights as {l1, l2} and a batch."""
+    """The linen MLP D-H-K (tanh), random float64 weights, the weights as {l1, l2}, a batch."""
     model = MLP(hidden=(H,), outputs=K, activation="tanh")
     rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.standard_normal((N, D)))

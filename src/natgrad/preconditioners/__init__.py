@@ -5,7 +5,8 @@
   (the forms the solvers' `preconditioner=` takes);
 - `martens`: `MartensDiagonal`, Martens' (D + λ)^0.75 from per-example gradients
   (`squared_gradients`);
-- `kronecker`: `KroneckerFactors`, K-FAC's damped A ⊗ G per flax Dense/Conv layer. It needs flax
+- `kronecker`: `KroneckerFactors`, K-FAC's damped A ⊗ G per flax Dense/Conv or nnx.Linear layer
+  (or `dense_layer` of a plain-function model). It needs flax
   (`pip install natgrad[models]`), so it is not imported here: `from
   natgrad.preconditioners.kronecker import KroneckerFactors`.
 
