@@ -9,7 +9,7 @@ applied update):
 - **adaptive** (`learning_rate="adaptive"`, Martens & Grosse 2015 §7, kfac-jax's adaptive learning
   rate and momentum): α and, with `momentum=True`, μ minimise q over span{ng, δ₀}, a 2×2 system
   [α μ] = −Q⁻¹b with Q = [[ngᵀA ng, −ngᵀAδ₀], [−ngᵀAδ₀, δ₀ᵀAδ₀]] and b = [−gᵀng, gᵀδ₀]. Where Q
-  is not positive definite (no δ₀ yet, δ₀ ∥ ng), or its solution leaves α > 0, |μ| < 1 (a noisy
+  is not positive definite (no δ₀ yet, δ₀ ∥ ng), or its solution leaves α > 0, ``|μ| < 1`` (a noisy
   minibatch's model), μ = 0 and α = gᵀng / ngᵀA ng; where even that
   curvature is not positive, α = μ = 0 (a null step: the quadratic ρ is −∞, eq. 30's NaN; the
   damping rule counts either as a failure, and rejection refuses it).
