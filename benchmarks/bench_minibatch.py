@@ -261,8 +261,8 @@ def main(argv=None):
         report["problems"][name] = {"sizes": list(sizes), "adam_best": adam_best[0],
                                     "methods": results,
                                     "step_parts_ms": cost_split(x, y, params, a.batch)}
-    print(json.dumps(report, indent=1))
     print(table(report))
+    print(json.dumps(report))  # the last line, as every benchmark's
 
 
 def table(report):
